@@ -1,0 +1,33 @@
+/**
+ * The local stack's topology: one table of ports, read by the stack manager, the config defaults, the test kit and
+ * the test that keeps docker-compose.yml in step. Every port is bound to 127.0.0.1 and sits below Linux's ephemeral
+ * range (32768+) so that an outgoing connection can never hold it when a server wants to bind.
+ */
+export const LOCAL_HOST = '127.0.0.1';
+
+export const LOCAL_PORTS = {
+  postgresPrimary: 25432,
+  postgresReplica: 25433,
+  pgbouncer: 26432,
+  redis: 26379,
+  kafka: 29092,
+  kafkaController: 29093,
+  jaegerOtlpGrpc: 24317,
+  jaegerOtlpHttp: 24318,
+  jaegerQuery: 26686,
+  jaegerQueryGrpc: 26685,
+  jaegerHealth: 23133,
+  jaegerMetrics: 28888,
+  prometheus: 29090,
+} as const;
+
+export type LocalPortName = keyof typeof LOCAL_PORTS;
+
+/** Credentials of the local stack only (trust on the socket, SCRAM on TCP). Production sets its own through env. */
+export const LOCAL_CREDENTIALS = {
+  superuser: 'postgres',
+  superuserPassword: 'postgres',
+  replicationUser: 'replicator',
+  replicationPassword: 'replicator',
+  database: 'bgc',
+} as const;
