@@ -29,5 +29,8 @@ export const LOCAL_CREDENTIALS = {
   superuserPassword: 'postgres',
   replicationUser: 'replicator',
   replicationPassword: 'replicator',
+  /** PgBouncer logs in as this role to look up passwords through pgbouncer.get_auth(). */
+  pgbouncerAuthUser: 'pgbouncer_auth',
+  pgbouncerAuthPassword: 'pgbouncer_auth',
   database: 'bgc',
 } as const;

@@ -1,0 +1,83 @@
+/** `./bgc stack up|down|status|logs|reset` and `./bgc start`. */
+import fs from 'node:fs';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { StackError } from './errors.ts';
+import { logFileOf } from './proc.ts';
+import { fmt } from './progress.ts';
+import { smoke } from './smoke.ts';
+import { components, down, reset, StackFailed, status, up } from './stack.ts';
+import { LOG_DIR, STATE_DIR } from './settings.ts';
+
+const out = (s: string) => process.stdout.write(`${s}\n`);
+const usage = `usage: ./bgc stack <command>
+  up              install what is missing, start every component, wait until healthy (idempotent)
+  down            stop what "up" started (data is kept)
+  status          each component with its address and health
+  logs [name]     the last lines of a component's log (-n N lines, -f to follow); no name lists the logs
+  reset           stop and delete all data (downloads and builds stay cached)
+  start           up, then the smoke check (what ./bgc start runs)`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  const t0 = Date.now();
+  switch (command) {
+    case 'up':
+    case 'start': {
+      out(`bringing up the local stack (state: ${STATE_DIR})`);
+      await up(out);
+      out(`stack up in ${fmt(Date.now() - t0)}`);
+      if (command === 'up') return 0;
+      out('\nsmoke check');
+      const checks = await smoke();
+      for (const c of checks) out(`  ${c.ok ? '✔' : '✖'} ${c.name.padEnd(38)} ${fmt(c.ms).padStart(6)}  ${c.detail}`);
+      const failed = checks.filter((c) => !c.ok).length;
+      out(failed ? `\n${failed} check(s) failed` : `\nall ${checks.length} checks passed; total ${fmt(Date.now() - t0)}`);
+      return failed ? 1 : 0;
+    }
+    case 'down':
+      if ((await down(out)).length === 0) out('nothing was running');
+      return 0;
+    case 'reset':
+      await reset(out);
+      return 0;
+    case 'status': {
+      const rows = await status();
+      for (const r of rows) out(`${r.health.ok ? '✔' : '✖'} ${r.name.padEnd(11)} ${r.address.padEnd(16)} ${r.health.detail}`);
+      return rows.every((r) => r.health.ok) ? 0 : 3;
+    }
+    case 'logs': {
+      const name = rest.find((a) => !a.startsWith('-'));
+      if (!name) {
+        out(`logs in ${LOG_DIR}: ${components.map((c) => c.name).join(', ')}`);
+        return 0;
+      }
+      const file = logFileOf(name);
+      if (!fs.existsSync(file)) {
+        out(`no log for "${name}" at ${file}; components: ${components.map((c) => c.name).join(', ')}`);
+        return 2;
+      }
+      const n = rest[rest.indexOf('-n') + 1] ?? '100';
+      const args = rest.includes('-f') ? ['-n', n, '-F', file] : ['-n', n, file];
+      return spawnSync('tail', args, { stdio: 'inherit' }).status ?? 1;
+    }
+    default:
+      out(usage);
+      return command === undefined || command === 'help' ? 0 : 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    if (err instanceof StackFailed) {
+      process.stderr.write(`\n${err.message}\n`);
+    } else if (err instanceof StackError) {
+      process.stderr.write(`\n${err.describe()}\n`);
+    } else {
+      process.stderr.write(`\n${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    }
+    process.stderr.write(`(logs: ${path.relative(process.cwd(), LOG_DIR)})\n`);
+    process.exit(1);
+  },
+);

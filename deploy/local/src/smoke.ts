@@ -1,0 +1,159 @@
+/**
+ * A quick end-to-end check of the running stack, for `./bgc start`: each component does its real job once
+ * (a write reaches the replica through a pooled connection, a message goes through Kafka, a span lands in Jaeger…).
+ */
+import crypto from 'node:crypto';
+import { Kafka, logLevel } from 'kafkajs';
+import pg from 'pg';
+import { loadInfraConfig } from '@bgc/config/infra';
+import { LOCAL_PORTS } from '@bgc/config/local-stack';
+import { redisClient } from './components/redis.ts';
+import { waitUntil } from './proc.ts';
+
+export interface Check {
+  name: string;
+  ok: boolean;
+  detail: string;
+  ms: number;
+}
+
+const cfg = loadInfraConfig();
+
+const checks: Record<string, () => Promise<string>> = {
+  'write via PgBouncer, read on replica': async () => {
+    const token = crypto.randomUUID();
+    const pooled = new pg.Client({ connectionString: cfg.PG_POOLER_URL.replace(/\/[^/]*$/, '/postgres') });
+    await pooled.connect();
+    try {
+      await pooled.query('CREATE TABLE IF NOT EXISTS stack_smoke (token uuid PRIMARY KEY, at timestamptz DEFAULT now())');
+      await pooled.query('INSERT INTO stack_smoke (token) VALUES ($1)', [token]);
+    } finally {
+      await pooled.end();
+    }
+    const replica = new pg.Client({ connectionString: cfg.PG_REPLICA_URL.replace(/\/[^/]*$/, '/postgres') });
+    await replica.connect();
+    const t0 = Date.now();
+    try {
+      const seen = await waitUntil(
+        async () => (await replica.query('SELECT 1 FROM stack_smoke WHERE token = $1', [token])).rowCount === 1,
+        { timeoutMs: 10_000, intervalMs: 20 },
+      );
+      if (!seen) throw new Error('the row did not reach the replica within 10 s');
+      await replica.query('DELETE FROM stack_smoke').then(
+        () => {
+          throw new Error('the replica accepted a write');
+        },
+        (err: Error) => err,
+      );
+    } finally {
+      await replica.end();
+    }
+    return `row visible on the replica after ${Date.now() - t0} ms; the replica refuses writes`;
+  },
+  'Kafka produce and consume': async () => {
+    const kafka = new Kafka({ brokers: cfg.KAFKA_BROKERS, clientId: 'bgc-smoke', logLevel: logLevel.NOTHING });
+    const topic = 'bgc.stack-smoke';
+    const admin = kafka.admin();
+    await admin.connect();
+    await admin.createTopics({ topics: [{ topic, numPartitions: 1 }] });
+    await admin.disconnect();
+    const value = crypto.randomUUID();
+    const producer = kafka.producer({ idempotent: true });
+    await producer.connect();
+    await producer.send({ topic, acks: -1, messages: [{ key: 'smoke', value }] });
+    await producer.disconnect();
+    const consumer = kafka.consumer({ groupId: `bgc-smoke-${value}` });
+    await consumer.connect();
+    await consumer.subscribe({ topic, fromBeginning: true });
+    const got = new Promise<void>((resolve) => {
+      void consumer.run({
+        eachMessage: ({ message }) => {
+          if (message.value?.toString() === value) resolve();
+          return Promise.resolve();
+        },
+      });
+    });
+    const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no message within 20 s')), 20_000));
+    await Promise.race([got, timeout]).finally(() => consumer.disconnect());
+    return 'idempotent producer, acks=all, consumed back by a new group';
+  },
+  'Redis round trip': async () => {
+    const client = redisClient(Number(new URL(cfg.REDIS_URL).port));
+    const key = `bgc:smoke:${crypto.randomUUID()}`;
+    try {
+      await client.connect();
+      await client.set(key, 'ok', 'EX', 60);
+      const got = await client.get(key);
+      if (got !== 'ok') throw new Error(`GET returned ${got}`);
+    } finally {
+      client.disconnect();
+    }
+    return 'SET/GET';
+  },
+  'span in Jaeger': async () => {
+    const traceId = crypto.randomBytes(16).toString('hex');
+    const now = BigInt(Date.now()) * 1_000_000n;
+    const body = {
+      resourceSpans: [
+        {
+          resource: { attributes: [{ key: 'service.name', value: { stringValue: 'bgc-smoke' } }] },
+          scopeSpans: [
+            {
+              spans: [
+                {
+                  traceId,
+                  spanId: crypto.randomBytes(8).toString('hex'),
+                  name: 'smoke',
+                  kind: 1,
+                  startTimeUnixNano: String(now),
+                  endTimeUnixNano: String(now + 1_000_000n),
+                },
+              ],
+            },
+          ],
+        },
+      ],
+    };
+    const sent = await fetch(`${cfg.OTLP_URL}/v1/traces`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    if (!sent.ok) throw new Error(`OTLP export answered ${sent.status}`);
+    const found = await waitUntil(async () => (await fetch(`${cfg.JAEGER_URL}/api/traces/${traceId}`)).ok, {
+      timeoutMs: 15_000,
+      intervalMs: 200,
+    });
+    if (!found) throw new Error(`trace ${traceId} not found in Jaeger within 15 s`);
+    return `trace ${traceId}: ${cfg.JAEGER_URL}/api/traces/${traceId}`;
+  },
+  'Prometheus targets': async () => {
+    let summary = '';
+    const ok = await waitUntil(
+      async () => {
+        const res = (await (await fetch(`${cfg.PROMETHEUS_URL}/api/v1/targets`)).json()) as {
+          data: { activeTargets: { labels: { job: string }; health: string }[] };
+        };
+        const targets = res.data.activeTargets;
+        summary = targets.map((t) => `${t.labels.job}=${t.health}`).join(', ');
+        return ['prometheus', 'jaeger'].every((job) => targets.some((t) => t.labels.job === job && t.health === 'up'));
+      },
+      { timeoutMs: 30_000, intervalMs: 500 },
+    );
+    if (!ok) throw new Error(`targets not up: ${summary}`);
+    return `${summary} (scrape :${LOCAL_PORTS.prometheus})`;
+  },
+};
+
+export async function smoke(): Promise<Check[]> {
+  return Promise.all(
+    Object.entries(checks).map(async ([name, run]) => {
+      const t0 = Date.now();
+      try {
+        return { name, ok: true, detail: await run(), ms: Date.now() - t0 };
+      } catch (err) {
+        return { name, ok: false, detail: (err as Error).message, ms: Date.now() - t0 };
+      }
+    }),
+  );
+}
