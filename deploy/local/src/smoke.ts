@@ -3,7 +3,7 @@
  * (a write reaches the replica through a pooled connection, a message goes through Kafka, a span lands in Jaeger…).
  */
 import crypto from 'node:crypto';
-import { Kafka, logLevel } from 'kafkajs';
+import { Kafka, logLevel, Partitioners } from 'kafkajs';
 import pg from 'pg';
 import { loadInfraConfig } from '@bgc/config/infra';
 import { LOCAL_PORTS } from '@bgc/config/local-stack';
@@ -58,7 +58,7 @@ const checks: Record<string, () => Promise<string>> = {
     await admin.createTopics({ topics: [{ topic, numPartitions: 1 }] });
     await admin.disconnect();
     const value = crypto.randomUUID();
-    const producer = kafka.producer({ idempotent: true });
+    const producer = kafka.producer({ idempotent: true, createPartitioner: Partitioners.DefaultPartitioner });
     await producer.connect();
     await producer.send({ topic, acks: -1, messages: [{ key: 'smoke', value }] });
     await producer.disconnect();

@@ -48,3 +48,17 @@ export class Prometheus extends DaemonComponent {
     }
   }
 }
+
+/**
+ * Adds a /metrics endpoint to Prometheus's file service discovery (picked up within a few seconds, no restart).
+ * Returns a function that removes it again.
+ */
+export function registerScrapeTarget(name: string, address: string, labels: Record<string, string> = {}): () => void {
+  fs.mkdirSync(PROMETHEUS_TARGETS_DIR, { recursive: true });
+  const file = path.join(PROMETHEUS_TARGETS_DIR, `${name}.json`);
+  const tmp = `${file}.tmp`;
+  // write then rename: Prometheus must never read a half-written file
+  fs.writeFileSync(tmp, JSON.stringify([{ targets: [address], labels: { service: name, ...labels } }]));
+  fs.renameSync(tmp, file);
+  return () => fs.rmSync(file, { force: true });
+}

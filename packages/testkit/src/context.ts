@@ -1,0 +1,120 @@
+/**
+ * Per-test-file isolation on the shared stack: a database of its own (created on the primary, visible on the
+ * replica), a Kafka topic prefix and a Redis key prefix. Everything is removed on dispose:
+ *
+ *   await using ctx = await openTestContext('replica');
+ */
+import crypto from 'node:crypto';
+import { setTimeout } from 'node:timers/promises';
+import { Redis } from 'ioredis';
+import { Kafka, logLevel } from 'kafkajs';
+import pg from 'pg';
+import { inject } from 'vitest';
+import type { StackEndpoints } from './stack-provider.ts';
+
+export interface TestContext extends AsyncDisposable {
+  readonly id: string;
+  readonly database: string;
+  /** URLs of the shared services, pointed at this context's database. */
+  readonly urls: StackEndpoints;
+  /** Every topic this context creates starts with it; they are deleted on dispose. */
+  readonly topicPrefix: string;
+  /** Every Redis key this context writes starts with it; they are deleted on dispose. */
+  readonly redisPrefix: string;
+  kafka(clientId?: string): Kafka;
+  redis(): Redis;
+  /** A client on this context's database: 'primary' (direct), 'replica', or 'pooler' (PgBouncer). */
+  pg(target?: 'primary' | 'replica' | 'pooler'): Promise<pg.Client>;
+}
+
+/** The stack's endpoints; fails clearly when a test file's name does not ask for the stack. */
+export function stackEndpoints(): StackEndpoints {
+  const stack = inject('stack') as StackEndpoints | undefined;
+  if (!stack) {
+    throw new Error(
+      'this test needs the local stack, but its file is in the unit project: name it *.pg.test.ts, *.kafka.test.ts, ' +
+        '*.redis.test.ts, *.jaeger.test.ts, *.prom.test.ts or *.stack.test.ts (see vitest.config.ts)',
+    );
+  }
+  return stack;
+}
+
+const withDatabase = (url: string, db: string) => {
+  const u = new URL(url);
+  u.pathname = `/${db}`;
+  return u.toString();
+};
+
+export async function openTestContext(name: string): Promise<TestContext> {
+  const stack = stackEndpoints();
+  const id = `${name.toLowerCase().replace(/[^a-z0-9]+/g, '_').slice(0, 30)}_${crypto.randomBytes(4).toString('hex')}`;
+  const database = `t_${id}`;
+  const admin = new pg.Client({ connectionString: withDatabase(stack.pgUrl, 'postgres') });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE "${database}"`);
+  await admin.end();
+
+  const urls: StackEndpoints = {
+    ...stack,
+    pgUrl: withDatabase(stack.pgUrl, database),
+    pgReplicaUrl: withDatabase(stack.pgReplicaUrl, database),
+    pgPoolerUrl: withDatabase(stack.pgPoolerUrl, database),
+  };
+  const topicPrefix = `t.${id}.`;
+  const redisPrefix = `t:${id}:`;
+  const opened: { end(): Promise<unknown> }[] = [];
+  const redises: Redis[] = [];
+
+  return {
+    id,
+    database,
+    urls,
+    topicPrefix,
+    redisPrefix,
+    kafka(clientId = id) {
+      return new Kafka({ brokers: stack.kafkaBrokers, clientId, logLevel: logLevel.WARN });
+    },
+    redis() {
+      const r = new Redis(stack.redisUrl, { maxRetriesPerRequest: 1 });
+      redises.push(r);
+      return r;
+    },
+    async pg(target = 'primary') {
+      const url = { primary: urls.pgUrl, replica: urls.pgReplicaUrl, pooler: urls.pgPoolerUrl }[target];
+      const deadline = Date.now() + 10_000;
+      for (;;) {
+        const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
+        try {
+          await client.connect();
+          opened.push(client);
+          return client;
+        } catch (err) {
+          // a fresh database reaches the replica through WAL replay: wait for it rather than fail
+          if (target !== 'replica' || Date.now() > deadline) throw err;
+          await setTimeout(50);
+        }
+      }
+    },
+    async [Symbol.asyncDispose]() {
+      await Promise.allSettled(opened.map((c) => c.end()));
+      const cleanup = new Redis(stack.redisUrl, { maxRetriesPerRequest: 1 });
+      let cursor = '0';
+      do {
+        const [next, keys] = await cleanup.scan(cursor, 'MATCH', `${redisPrefix}*`, 'COUNT', 1000);
+        if (keys.length > 0) await cleanup.unlink(...keys);
+        cursor = next;
+      } while (cursor !== '0');
+      cleanup.disconnect();
+      redises.forEach((r) => r.disconnect());
+      const kadmin = new Kafka({ brokers: stack.kafkaBrokers, clientId: `${id}-cleanup`, logLevel: logLevel.WARN }).admin();
+      await kadmin.connect();
+      const topics = (await kadmin.listTopics()).filter((t) => t.startsWith(topicPrefix));
+      if (topics.length > 0) await kadmin.deleteTopics({ topics });
+      await kadmin.disconnect();
+      const dropper = new pg.Client({ connectionString: withDatabase(stack.pgUrl, 'postgres') });
+      await dropper.connect();
+      await dropper.query(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
+      await dropper.end();
+    },
+  };
+}
