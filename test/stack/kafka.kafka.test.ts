@@ -14,7 +14,11 @@ describe('kafka', () => {
       const cluster = await admin.describeCluster();
       expect(cluster.brokers).toHaveLength(1);
 
-      const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
+      const producer = kafka.producer({
+        idempotent: true,
+        maxInFlightRequests: 1,
+        createPartitioner: Partitioners.DefaultPartitioner,
+      });
       await producer.connect();
       const sent = Array.from({ length: 60 }, (_, i) => ({ key: `k${i % 6}`, value: String(i) }));
       await producer.send({ topic, acks: -1, messages: sent });

@@ -10,7 +10,10 @@ async function adminConsole(poolerUrl: string, command: string) {
   await client.connect();
   try {
     // the console only speaks the simple query protocol
-    return (await client.query({ text: command, queryMode: 'simple' } as pg.QueryConfig)).rows as Record<string, unknown>[];
+    return (await client.query({ text: command, queryMode: 'simple' } as pg.QueryConfig)).rows as Record<
+      string,
+      unknown
+    >[];
   } finally {
     await client.end();
   }

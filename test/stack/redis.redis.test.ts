@@ -16,7 +16,7 @@ describe('redis', () => {
   test('persists with an append-only file', async () => {
     await using ctx = await openTestContext('redis-aof');
     const redis = ctx.redis();
-    const appendonly = (await redis.config('GET', 'appendonly')) as string[];
+    const appendonly = await redis.config('GET', 'appendonly');
     expect(appendonly).toEqual(['appendonly', 'yes']);
   });
 });

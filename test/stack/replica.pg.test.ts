@@ -2,7 +2,7 @@ import { describe, expect, test } from 'vitest';
 import { openTestContext } from '@bgc/testkit/context';
 
 describe('postgres streaming replica', () => {
-  test("streams from the primary: pg_stat_replication lists it and it is in recovery", async () => {
+  test('streams from the primary: pg_stat_replication lists it and it is in recovery', async () => {
     await using ctx = await openTestContext('replica-stat');
     const primary = await ctx.pg('primary');
     const { rows } = await primary.query<{ application_name: string; state: string; sync_state: string }>(
@@ -25,11 +25,11 @@ describe('postgres streaming replica', () => {
     const deadline = Date.now() + 10_000;
     let body: string | undefined;
     while (body === undefined && Date.now() < deadline) {
-      const replayed = await replica.query<{ ok: boolean }>(
-        'SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn AS ok',
-        [written[0]?.lsn],
-      );
-      if (replayed.rows[0]?.ok) body = (await replica.query<{ body: string }>('SELECT body FROM note WHERE id = 1')).rows[0]?.body;
+      const replayed = await replica.query<{ ok: boolean }>('SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn AS ok', [
+        written[0]?.lsn,
+      ]);
+      if (replayed.rows[0]?.ok)
+        body = (await replica.query<{ body: string }>('SELECT body FROM note WHERE id = 1')).rows[0]?.body;
       else await new Promise((r) => setTimeout(r, 20));
     }
     expect(body).toBe('hello');

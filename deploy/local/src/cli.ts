@@ -32,7 +32,9 @@ async function main(argv: string[]): Promise<number> {
       const checks = await smoke();
       for (const c of checks) out(`  ${c.ok ? '✔' : '✖'} ${c.name.padEnd(38)} ${fmt(c.ms).padStart(6)}  ${c.detail}`);
       const failed = checks.filter((c) => !c.ok).length;
-      out(failed ? `\n${failed} check(s) failed` : `\nall ${checks.length} checks passed; total ${fmt(Date.now() - t0)}`);
+      out(
+        failed ? `\n${failed} check(s) failed` : `\nall ${checks.length} checks passed; total ${fmt(Date.now() - t0)}`,
+      );
       return failed ? 1 : 0;
     }
     case 'down':
@@ -43,7 +45,8 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     case 'status': {
       const rows = await status();
-      for (const r of rows) out(`${r.health.ok ? '✔' : '✖'} ${r.name.padEnd(11)} ${r.address.padEnd(16)} ${r.health.detail}`);
+      for (const r of rows)
+        out(`${r.health.ok ? '✔' : '✖'} ${r.name.padEnd(11)} ${r.address.padEnd(16)} ${r.health.detail}`);
       return rows.every((r) => r.health.ok) ? 0 : 3;
     }
     case 'logs': {

@@ -5,7 +5,14 @@ export class StackError extends Error {
   readonly fix: string;
   readonly logFile: string | undefined;
 
-  constructor(opts: { code: string; component: string; message: string; fix: string; logFile?: string; cause?: unknown }) {
+  constructor(opts: {
+    code: string;
+    component: string;
+    message: string;
+    fix: string;
+    logFile?: string;
+    cause?: unknown;
+  }) {
     super(opts.message, { cause: opts.cause });
     this.name = 'StackError';
     this.code = opts.code;

@@ -25,7 +25,9 @@ const checks: Record<string, () => Promise<string>> = {
     const pooled = new pg.Client({ connectionString: cfg.PG_POOLER_URL.replace(/\/[^/]*$/, '/postgres') });
     await pooled.connect();
     try {
-      await pooled.query('CREATE TABLE IF NOT EXISTS stack_smoke (token uuid PRIMARY KEY, at timestamptz DEFAULT now())');
+      await pooled.query(
+        'CREATE TABLE IF NOT EXISTS stack_smoke (token uuid PRIMARY KEY, at timestamptz DEFAULT now())',
+      );
       await pooled.query('INSERT INTO stack_smoke (token) VALUES ($1)', [token]);
     } finally {
       await pooled.end();
@@ -73,7 +75,9 @@ const checks: Record<string, () => Promise<string>> = {
         },
       });
     });
-    const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no message within 20 s')), 20_000));
+    const timeout = new Promise<never>((_, reject) =>
+      setTimeout(() => reject(new Error('no message within 20 s')), 20_000),
+    );
     await Promise.race([got, timeout]).finally(() => consumer.disconnect());
     return 'idempotent producer, acks=all, consumed back by a new group';
   },

@@ -43,7 +43,7 @@ export class StackFailed extends Error {
 export async function up(log: Log = quiet): Promise<{ started: string[]; running: string[] }> {
   await using _lock = await acquireLock(log);
   await ensureAptPackages(components.flatMap((c) => c.apt));
-  const prepared = await Promise.allSettled(components.map((c) => c.prepare?.()));
+  const prepared = await Promise.allSettled(components.map(async (c) => c.prepare?.()));
   const failures: StackError[] = [];
   prepared.forEach((p) => p.status === 'rejected' && failures.push(asStackError('install', p.reason)));
   if (failures.length > 0) throw new StackFailed(failures);
@@ -60,10 +60,17 @@ export async function up(log: Log = quiet): Promise<{ started: string[]; running
       const outcome = await c.start();
       const health = await waitHealthy(c);
       if (!health.ok) {
-        throw new StackError({ code: 'UNHEALTHY', component: c.name, message: health.detail, fix: `./bgc stack logs ${c.name}` });
+        throw new StackError({
+          code: 'UNHEALTHY',
+          component: c.name,
+          message: health.detail,
+          fix: `./bgc stack logs ${c.name}`,
+        });
       }
       (outcome === 'started' ? started : running).push(c.name);
-      log(`  ✔ ${c.name.padEnd(11)} ${outcome === 'started' ? `started in ${fmt(Date.now() - t0)}` : 'already running'}  ${c.address}  ${health.detail}`);
+      log(
+        `  ✔ ${c.name.padEnd(11)} ${outcome === 'started' ? `started in ${fmt(Date.now() - t0)}` : 'already running'}  ${c.address}  ${health.detail}`,
+      );
     })();
     done.set(c.name, p);
     return p;
@@ -102,9 +109,7 @@ export async function reset(log: Log = quiet): Promise<void> {
 }
 
 export async function status(): Promise<{ name: string; address: string; health: Health }[]> {
-  return Promise.all(
-    components.map(async (c) => ({ name: c.name, address: c.address, health: await c.health() })),
-  );
+  return Promise.all(components.map(async (c) => ({ name: c.name, address: c.address, health: await c.health() })));
 }
 
 function byName(name: string): Component {

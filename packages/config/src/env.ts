@@ -93,7 +93,8 @@ export const envTypes = {
       .describe(`a comma-separated list of host:port such as ${fallback}`),
   port: (fallback: number) =>
     z.coerce.number().int().min(1).max(65535).default(fallback).describe('a TCP port number (1-65535)'),
-  positiveInt: (fallback: number) => z.coerce.number().int().positive().default(fallback).describe('a positive integer'),
+  positiveInt: (fallback: number) =>
+    z.coerce.number().int().positive().default(fallback).describe('a positive integer'),
   oneOf: <const T extends readonly [string, ...string[]]>(values: T, fallback: T[number]) =>
     z
       .enum(values)

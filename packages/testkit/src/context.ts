@@ -47,7 +47,10 @@ const withDatabase = (url: string, db: string) => {
 
 export async function openTestContext(name: string): Promise<TestContext> {
   const stack = stackEndpoints();
-  const id = `${name.toLowerCase().replace(/[^a-z0-9]+/g, '_').slice(0, 30)}_${crypto.randomBytes(4).toString('hex')}`;
+  const id = `${name
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '_')
+    .slice(0, 30)}_${crypto.randomBytes(4).toString('hex')}`;
   const database = `t_${id}`;
   const admin = new pg.Client({ connectionString: withDatabase(stack.pgUrl, 'postgres') });
   await admin.connect();
@@ -106,7 +109,11 @@ export async function openTestContext(name: string): Promise<TestContext> {
       } while (cursor !== '0');
       cleanup.disconnect();
       redises.forEach((r) => r.disconnect());
-      const kadmin = new Kafka({ brokers: stack.kafkaBrokers, clientId: `${id}-cleanup`, logLevel: logLevel.WARN }).admin();
+      const kadmin = new Kafka({
+        brokers: stack.kafkaBrokers,
+        clientId: `${id}-cleanup`,
+        logLevel: logLevel.WARN,
+      }).admin();
       await kadmin.connect();
       const topics = (await kadmin.listTopics()).filter((t) => t.startsWith(topicPrefix));
       if (topics.length > 0) await kadmin.deleteTopics({ topics });

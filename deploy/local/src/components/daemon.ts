@@ -3,7 +3,17 @@ import { LOCAL_HOST } from '@bgc/config/local-stack';
 import type { AptBinary, Component, Health } from '../component.ts';
 import { StackError } from '../errors.ts';
 import type { RunAs } from '../proc.ts';
-import { daemonPid, isAlive, logFileOf, portOpen, portOwner, startDaemon, stopDaemon, tail, waitUntil } from '../proc.ts';
+import {
+  daemonPid,
+  isAlive,
+  logFileOf,
+  portOpen,
+  portOwner,
+  startDaemon,
+  stopDaemon,
+  tail,
+  waitUntil,
+} from '../proc.ts';
 
 export interface Program {
   cmd: string;

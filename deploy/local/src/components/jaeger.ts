@@ -36,28 +36,37 @@ export class Jaeger extends DaemonComponent {
         fix: 'install Go 1.24 or newer and put it on PATH (Debian bookworm’s golang is too old)',
       });
     }
-    await withProgress(`jaeger-build-${JAEGER_MODULE_VERSION}`, `Jaeger ${JAEGER_MODULE_VERSION} (go build)`, 300_000, () =>
-      buildOnce(buildDir, async (partial) => {
-        const fail = (what: string, out: string) =>
-          new StackError({
-            code: 'JAEGER_BUILD_FAILED',
-            component: this.name,
-            message: `${what}: ${out.trim().split('\n').slice(-5).join(' | ')}`,
-            fix: 'check that the Go module proxy is reachable (go env GOPROXY) and retry ./bgc stack up',
+    await withProgress(
+      `jaeger-build-${JAEGER_MODULE_VERSION}`,
+      `Jaeger ${JAEGER_MODULE_VERSION} (go build)`,
+      300_000,
+      () =>
+        buildOnce(buildDir, async (partial) => {
+          const fail = (what: string, out: string) =>
+            new StackError({
+              code: 'JAEGER_BUILD_FAILED',
+              component: this.name,
+              message: `${what}: ${out.trim().split('\n').slice(-5).join(' | ')}`,
+              fix: 'check that the Go module proxy is reachable (go env GOPROXY) and retry ./bgc stack up',
+            });
+          const dl = await exec(go, [
+            'mod',
+            'download',
+            '-json',
+            `github.com/jaegertracing/jaeger@${JAEGER_MODULE_VERSION}`,
+          ]);
+          if (dl.code !== 0) throw fail('go mod download failed', dl.stdout + dl.stderr);
+          const moduleDir = (JSON.parse(dl.stdout) as { Dir: string }).Dir;
+          const src = path.join(partial, 'src');
+          fs.cpSync(moduleDir, src, { recursive: true });
+          await exec('chmod', ['-R', 'u+w', src]);
+          const build = await exec(go, ['build', '-trimpath', '-o', path.join(partial, 'jaeger'), './cmd/jaeger'], {
+            cwd: src,
+            timeoutMs: 40 * 60_000,
           });
-        const dl = await exec(go, ['mod', 'download', '-json', `github.com/jaegertracing/jaeger@${JAEGER_MODULE_VERSION}`]);
-        if (dl.code !== 0) throw fail('go mod download failed', dl.stdout + dl.stderr);
-        const moduleDir = (JSON.parse(dl.stdout) as { Dir: string }).Dir;
-        const src = path.join(partial, 'src');
-        fs.cpSync(moduleDir, src, { recursive: true });
-        await exec('chmod', ['-R', 'u+w', src]);
-        const build = await exec(go, ['build', '-trimpath', '-o', path.join(partial, 'jaeger'), './cmd/jaeger'], {
-          cwd: src,
-          timeoutMs: 40 * 60_000,
-        });
-        if (build.code !== 0) throw fail('go build failed', build.stderr);
-        fs.rmSync(src, { recursive: true, force: true });
-      }),
+          if (build.code !== 0) throw fail('go build failed', build.stderr);
+          fs.rmSync(src, { recursive: true, force: true });
+        }),
     );
   }
 

@@ -42,10 +42,13 @@ export class KafkaBroker extends DaemonComponent {
     if (fs.existsSync(path.join(target, '.complete'))) return;
     await withProgress(`kafka-jars-${kafkaVersion()}`, `Kafka ${kafkaVersion()} jars (Maven)`, 60_000, () =>
       buildOnce(target, async (partial) => {
-        const r = await exec('mvn', ['-B', '-q', '-f', pom, 'dependency:copy-dependencies'].concat([
-          '-DincludeScope=runtime',
-          `-DoutputDirectory=${partial}`,
-        ]));
+        const r = await exec(
+          'mvn',
+          ['-B', '-q', '-f', pom, 'dependency:copy-dependencies'].concat([
+            '-DincludeScope=runtime',
+            `-DoutputDirectory=${partial}`,
+          ]),
+        );
         if (r.code !== 0) {
           throw new StackError({
             code: 'KAFKA_JARS_FAILED',
@@ -86,7 +89,10 @@ export class KafkaBroker extends DaemonComponent {
     fs.mkdirSync(path.join(dir, 'data'), { recursive: true });
     const vars = { PORT: this.port, CONTROLLER_PORT: LOCAL_PORTS.kafkaController, STATE_DIR: dir };
     const properties = path.join(dir, 'server.properties');
-    fs.writeFileSync(properties, render(fs.readFileSync(path.join(CONFIG_DIR, 'kafka', 'server.properties'), 'utf8'), vars));
+    fs.writeFileSync(
+      properties,
+      render(fs.readFileSync(path.join(CONFIG_DIR, 'kafka', 'server.properties'), 'utf8'), vars),
+    );
     fs.copyFileSync(path.join(CONFIG_DIR, 'kafka', 'log4j2.properties'), path.join(dir, 'log4j2.properties'));
     if (fs.existsSync(path.join(dir, 'data', 'meta.properties'))) return;
     // a KRaft log directory must be formatted once with a cluster id (16 random bytes, base64url)

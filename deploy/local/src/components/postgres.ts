@@ -93,6 +93,7 @@ abstract class PostgresInstance implements Component {
 
   protected abstract initialize(): Promise<void>;
   protected abstract afterStart(): Promise<void>;
+  abstract health(): Promise<Health>;
 
   /** Our settings go to bgc.conf on every start, so an edit in deploy/local/config applies on the next `up`. */
   protected writeConfig(): void {
@@ -105,7 +106,10 @@ abstract class PostgresInstance implements Component {
     const main = path.join(this.dataDir, 'postgresql.conf');
     const text = fs.readFileSync(main, 'utf8');
     if (!text.includes("include_if_exists = 'bgc.conf'")) {
-      fs.appendFileSync(main, "\n# the stack's settings (deploy/local/config/postgres)\ninclude_if_exists = 'bgc.conf'\n");
+      fs.appendFileSync(
+        main,
+        "\n# the stack's settings (deploy/local/config/postgres)\ninclude_if_exists = 'bgc.conf'\n",
+      );
     }
     chownTree(this.dataDir, user);
   }
