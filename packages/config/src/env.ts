@@ -79,11 +79,12 @@ export function loadEnvOrExit<S extends EnvShape>(shape: S, env: NodeJS.ProcessE
 
 // Reusable variable types, each with a description that becomes the error text.
 export const envTypes = {
+  /** `protocols` without the colon, as zod compares them: ['postgres', 'postgresql']. */
   url: (protocols: string[], fallback: string) =>
     z
       .url({ protocol: new RegExp(`^(${protocols.join('|')})$`) })
       .default(fallback)
-      .describe(`a ${protocols.join(' or ')} URL such as ${redactUrl(fallback)}`),
+      .describe(`a ${protocols.map((p) => `${p}://`).join(' or ')} URL such as ${redactUrl(fallback)}`),
   hostPorts: (fallback: string) =>
     z
       .string()
@@ -112,7 +113,8 @@ export const envTypes = {
 export function redactUrl(url: string): string {
   try {
     const u = new URL(url);
-    if (u.password) u.password = '***';
+    if (!u.password) return url;
+    u.password = '***';
     return u.toString();
   } catch {
     return '(unparseable URL)';

@@ -9,18 +9,18 @@ const pg = (port: number) => `postgres://${C.superuser}:${C.superuserPassword}@$
 
 export const infraEnv = {
   /** The primary, directly: migrations, CDC, admin work. */
-  PG_URL: secret(envTypes.url(['postgres:', 'postgresql:'], pg(P.postgresPrimary))),
+  PG_URL: secret(envTypes.url(['postgres', 'postgresql'], pg(P.postgresPrimary))),
   /** The streaming replica (hot standby), for reads that tolerate lag. */
-  PG_REPLICA_URL: secret(envTypes.url(['postgres:', 'postgresql:'], pg(P.postgresReplica))),
+  PG_REPLICA_URL: secret(envTypes.url(['postgres', 'postgresql'], pg(P.postgresReplica))),
   /** PgBouncer in front of the primary (transaction pooling), for the APIs. */
-  PG_POOLER_URL: secret(envTypes.url(['postgres:', 'postgresql:'], pg(P.pgbouncer))),
-  REDIS_URL: secret(envTypes.url(['redis:', 'rediss:'], `redis://${H}:${P.redis}`)),
+  PG_POOLER_URL: secret(envTypes.url(['postgres', 'postgresql'], pg(P.pgbouncer))),
+  REDIS_URL: secret(envTypes.url(['redis', 'rediss'], `redis://${H}:${P.redis}`)),
   KAFKA_BROKERS: envTypes.hostPorts(`${H}:${P.kafka}`),
   /** OTLP/HTTP base URL of the trace collector (Jaeger); `/v1/traces` is appended by the exporter. */
-  OTLP_URL: envTypes.url(['http:', 'https:'], `http://${H}:${P.jaegerOtlpHttp}`),
+  OTLP_URL: envTypes.url(['http', 'https'], `http://${H}:${P.jaegerOtlpHttp}`),
   /** Jaeger's query API, for tests and for printing trace links. */
-  JAEGER_URL: envTypes.url(['http:', 'https:'], `http://${H}:${P.jaegerQuery}`),
-  PROMETHEUS_URL: envTypes.url(['http:', 'https:'], `http://${H}:${P.prometheus}`),
+  JAEGER_URL: envTypes.url(['http', 'https'], `http://${H}:${P.jaegerQuery}`),
+  PROMETHEUS_URL: envTypes.url(['http', 'https'], `http://${H}:${P.prometheus}`),
   LOG_LEVEL: envTypes.oneOf(['trace', 'debug', 'info', 'warn', 'error', 'fatal'], 'info'),
 };
 

@@ -1,7 +1,6 @@
 /**
- * Jaeger v2 built from its Go module, in-memory storage. Only v1.76.0 (== v2.13.0) is installable from the module
- * proxy: later v2 tags have no /v2 module path, and v1.76.0 carries a replace directive, so it is built inside a
- * copy of the module rather than with `go install`. Built from source, its UI is a placeholder; the JSON API is whole.
+ * Jaeger v2 built from its Go module, in-memory storage. v1.76.0 carries a replace directive, so it is built inside
+ * a copy of the module rather than with `go install`. Built from source its UI is a placeholder; the JSON API is whole.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -12,9 +11,9 @@ import { buildOnce, goBinary } from '../install.ts';
 import { exec, render } from '../proc.ts';
 import { withProgress } from '../progress.ts';
 import { CACHE_DIR, CONFIG_DIR, STATE_DIR } from '../settings.ts';
+import { JAEGER_MODULE_VERSION } from '../versions.ts';
 import { DaemonComponent } from './daemon.ts';
 
-export const JAEGER_MODULE_VERSION = 'v1.76.0';
 const dir = path.join(STATE_DIR, 'jaeger');
 const buildDir = path.join(CACHE_DIR, `jaeger-${JAEGER_MODULE_VERSION}`);
 const binary = path.join(buildDir, 'jaeger');

@@ -6,23 +6,18 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
-import { LOCAL_HOST, LOCAL_PORTS } from '@bgc/config/local-stack';
+import { LOCAL_PORTS } from '@bgc/config/local-stack';
 import type { Health } from '../component.ts';
 import { StackError } from '../errors.ts';
 import { buildOnce } from '../install.ts';
 import { exec, render } from '../proc.ts';
 import { withProgress } from '../progress.ts';
 import { CACHE_DIR, CONFIG_DIR, STATE_DIR } from '../settings.ts';
+import { kafkaVersion } from '../versions.ts';
 import { DaemonComponent } from './daemon.ts';
 
 const dir = path.join(STATE_DIR, 'kafka');
 const pom = path.join(CONFIG_DIR, 'kafka', 'pom.xml');
-
-export function kafkaVersion(): string {
-  const m = /<kafka\.version>([^<]+)</.exec(fs.readFileSync(pom, 'utf8'));
-  if (!m?.[1]) throw new Error(`no <kafka.version> in ${pom}`);
-  return m[1];
-}
 
 const libsDir = () => path.join(CACHE_DIR, `kafka-${kafkaVersion()}`);
 
@@ -131,5 +126,3 @@ export class KafkaBroker extends DaemonComponent {
     }
   }
 }
-
-export const kafkaBrokerAddress = `${LOCAL_HOST}:${LOCAL_PORTS.kafka}`;

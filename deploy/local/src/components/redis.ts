@@ -42,7 +42,7 @@ export class RedisServer extends DaemonComponent {
 
 /** A client that fails fast instead of reconnecting forever: right for health checks and one-off commands. */
 export function redisClient(port: number): Redis {
-  return new Redis({
+  const client = new Redis({
     host: LOCAL_HOST,
     port,
     lazyConnect: true,
@@ -50,4 +50,7 @@ export function redisClient(port: number): Redis {
     maxRetriesPerRequest: 0,
     retryStrategy: () => null,
   });
+  // failures surface as rejected commands; without a listener ioredis also prints them as "unhandled"
+  client.on('error', () => undefined);
+  return client;
 }
