@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Component, Health } from './component.ts';
 import { PgBouncer } from './components/pgbouncer.ts';
-import { pgRoot, PostgresPrimary, PostgresReplica } from './components/postgres.ts';
+import { PostgresPrimary, PostgresReplica } from './components/postgres.ts';
 import { Jaeger } from './components/jaeger.ts';
 import { KafkaBroker } from './components/kafka.ts';
 import { Prometheus } from './components/prometheus.ts';
@@ -14,6 +14,7 @@ import { RedisServer } from './components/redis.ts';
 import { StackError } from './errors.ts';
 import { ensureAptPackages } from './install.ts';
 import { isAlive, waitUntil } from './proc.ts';
+import { OUTSIDE_ROOT } from './service-dirs.ts';
 import { fmt } from './progress.ts';
 import { RUN_DIR, STATE_DIR } from './settings.ts';
 
@@ -102,8 +103,7 @@ export async function down(log: Log = quiet): Promise<string[]> {
 /** Stops everything and deletes all data; caches (jars, the Jaeger build) stay. */
 export async function reset(log: Log = quiet): Promise<void> {
   await down(log);
-  const pgData = fs.existsSync(path.join(STATE_DIR, 'pg')) ? pgRoot() : undefined;
-  if (pgData && !pgData.startsWith(STATE_DIR)) fs.rmSync(path.dirname(pgData), { recursive: true, force: true });
+  fs.rmSync(OUTSIDE_ROOT, { recursive: true, force: true });
   fs.rmSync(STATE_DIR, { recursive: true, force: true });
   log(`  ✖ removed ${STATE_DIR}`);
 }

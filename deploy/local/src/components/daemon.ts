@@ -20,6 +20,7 @@ export interface Program {
   args: string[];
   user?: RunAs | undefined;
   env?: NodeJS.ProcessEnv;
+  cwd?: string;
   /** A string in /proc/<pid>/cmdline that proves the pid is still our process. */
   match: string;
 }

@@ -5,11 +5,11 @@ import pg from 'pg';
 import { LOCAL_CREDENTIALS as C, LOCAL_HOST, LOCAL_PORTS } from '@bgc/config/local-stack';
 import type { Health } from '../component.ts';
 import { chownTree, render, serviceUser } from '../proc.ts';
-import { CONFIG_DIR, STATE_DIR } from '../settings.ts';
+import { serviceDir } from '../service-dirs.ts';
+import { CONFIG_DIR } from '../settings.ts';
 import { DaemonComponent } from './daemon.ts';
 
 const user = serviceUser();
-const dir = path.join(STATE_DIR, 'pgbouncer');
 
 export class PgBouncer extends DaemonComponent {
   readonly name = 'pgbouncer';
@@ -19,11 +19,12 @@ export class PgBouncer extends DaemonComponent {
 
   protected program() {
     // PgBouncer, like Postgres, refuses to run as root
-    return { cmd: '/usr/sbin/pgbouncer', args: [path.join(dir, 'pgbouncer.ini')], user, match: 'pgbouncer.ini' };
+    const ini = path.join(serviceDir('pgbouncer'), 'pgbouncer.ini');
+    return { cmd: '/usr/sbin/pgbouncer', args: [ini], user, cwd: serviceDir('pgbouncer'), match: 'pgbouncer.ini' };
   }
 
   protected configure(): void {
-    fs.mkdirSync(dir, { recursive: true });
+    const dir = serviceDir('pgbouncer');
     const template = fs.readFileSync(path.join(CONFIG_DIR, 'pgbouncer', 'pgbouncer.ini'), 'utf8');
     fs.writeFileSync(
       path.join(dir, 'pgbouncer.ini'),

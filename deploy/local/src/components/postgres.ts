@@ -3,7 +3,6 @@
  * made with pg_basebackup -R that streams from it through a physical slot. Both run as the `postgres` user when
  * we are root (Postgres refuses root).
  */
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
@@ -11,43 +10,16 @@ import { LOCAL_CREDENTIALS as C, LOCAL_HOST, LOCAL_PORTS } from '@bgc/config/loc
 import type { Component, Health } from '../component.ts';
 import { StackError } from '../errors.ts';
 import { chownTree, exec, logFileOf, portOpen, portOwner, serviceUser, tail } from '../proc.ts';
-import { CONFIG_DIR, STATE_DIR } from '../settings.ts';
+import { serviceDir } from '../service-dirs.ts';
+import { CONFIG_DIR } from '../settings.ts';
 import { POSTGRES_MAJOR } from '../versions.ts';
 
 const PG_BIN = `/usr/lib/postgresql/${POSTGRES_MAJOR}/bin`;
 const REPLICA_SLOT = 'bgc_replica';
 const user = serviceUser();
 
-/**
- * Where the clusters live. The `postgres` user must be able to reach it; a clone under a private directory
- * (mktemp -d is 0700) is not reachable, so the data then goes to /var/tmp and .stack/pg links to it.
- */
-export function pgRoot(): string {
-  const inState = path.join(STATE_DIR, 'pg');
-  if (fs.existsSync(inState)) return fs.realpathSync(inState);
-  let target = inState;
-  if (user && !reachableByServiceUser(STATE_DIR)) {
-    const hash = crypto.createHash('sha1').update(STATE_DIR).digest('hex').slice(0, 12);
-    target = path.join('/var/tmp', `bgc-stack-${hash}`, 'pg');
-    fs.mkdirSync(target, { recursive: true });
-    fs.mkdirSync(STATE_DIR, { recursive: true });
-    fs.symlinkSync(target, inState);
-  }
-  fs.mkdirSync(target, { recursive: true });
-  chownTree(target, user);
-  return target;
-}
-
-function reachableByServiceUser(dir: string): boolean {
-  // every ancestor must be searchable by "others" (the postgres user is neither owner nor group of a root clone)
-  let d = path.resolve(dir);
-  for (;;) {
-    if (fs.existsSync(d) && (fs.statSync(d).mode & 0o001) === 0) return false;
-    const parent = path.dirname(d);
-    if (parent === d) return true;
-    d = parent;
-  }
-}
+/** Where the clusters, their sockets and their logs live (reachable by the `postgres` user). */
+export const pgRoot = () => serviceDir('pg');
 
 export function adminUrl(port: number, database: string = C.database): string {
   return `postgres://${C.superuser}:${C.superuserPassword}@${LOCAL_HOST}:${port}/${database}`;
@@ -84,7 +56,7 @@ abstract class PostgresInstance implements Component {
   }
 
   protected pgCtl(args: string[]) {
-    return exec(`${PG_BIN}/pg_ctl`, ['-D', this.dataDir, ...args], { user, timeoutMs: 120_000 });
+    return exec(`${PG_BIN}/pg_ctl`, ['-D', this.dataDir, ...args], { user, cwd: pgRoot(), timeoutMs: 120_000 });
   }
 
   async isRunning(): Promise<boolean> {
@@ -134,10 +106,16 @@ abstract class PostgresInstance implements Component {
     chownTree(this.socketDir, user);
     if (!fs.existsSync(path.join(this.dataDir, 'PG_VERSION'))) await this.initialize();
     this.writeConfig();
-    const log = logFileOf(this.name);
-    fs.mkdirSync(path.dirname(log), { recursive: true });
+    // the server writes its own log, so it lives where the postgres user can write; .stack/logs links to it
+    const log = path.join(pgRoot(), `${this.name}.log`);
     fs.closeSync(fs.openSync(log, 'a'));
     if (user) fs.chownSync(log, user.uid, user.gid);
+    const link = logFileOf(this.name);
+    fs.mkdirSync(path.dirname(link), { recursive: true });
+    if (!fs.lstatSync(link, { throwIfNoEntry: false })?.isSymbolicLink()) {
+      fs.rmSync(link, { force: true });
+      fs.symlinkSync(log, link);
+    }
     const r = await this.pgCtl(['-l', log, '-w', '-t', '90', 'start']);
     if (r.code !== 0) {
       throw new StackError({
@@ -178,7 +156,7 @@ export class PostgresPrimary extends PostgresInstance {
         '--auth-host=scram-sha-256',
         '--data-checksums',
       ]),
-      { user },
+      { user, cwd: pgRoot() },
     );
     fs.rmSync(pwfile);
     if (r.code !== 0) {
@@ -264,7 +242,7 @@ export class PostgresReplica extends PostgresInstance {
         '-d',
         `application_name=${this.name}`,
       ]),
-      { user, env: { PGPASSWORD: C.replicationPassword }, timeoutMs: 10 * 60_000 },
+      { user, cwd: pgRoot(), env: { PGPASSWORD: C.replicationPassword }, timeoutMs: 10 * 60_000 },
     );
     if (r.code !== 0) {
       fs.rmSync(this.dataDir, { recursive: true, force: true });
