@@ -11,6 +11,7 @@ const exclude = ['**/node_modules/**', '.stack/**'];
 
 export default defineConfig({
   test: {
+    reporters: ['default', './packages/testkit/src/summary-reporter.ts'],
     projects: [
       {
         test: {
