@@ -22,6 +22,8 @@ export function serviceDir(name: string): string {
   let target = inState;
   if (user && !reachableByOthers(STATE_DIR)) {
     target = path.join(OUTSIDE_ROOT, name);
+    // no link yet means a new state folder: whatever an earlier clone at the same path left there is not ours
+    fs.rmSync(target, { recursive: true, force: true });
     fs.mkdirSync(target, { recursive: true });
     fs.symlinkSync(target, inState);
   }
