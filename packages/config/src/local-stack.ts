@@ -34,3 +34,18 @@ export const LOCAL_CREDENTIALS = {
   pgbouncerAuthPassword: 'pgbouncer_auth',
   database: 'bgc',
 } as const;
+
+/**
+ * The least-privilege roles the platform's processes use (created by `./bgc db bootstrap`); their local-stack
+ * passwords. Services never connect as a superuser.
+ */
+export const LOCAL_DB_ROLES = {
+  /** DDL: owns the schema, runs migrations and partition maintenance. */
+  migrator: { user: 'bgc_migrator', password: 'bgc_migrator' },
+  /** DML on the domain tables: the write API. */
+  writer: { user: 'bgc_writer', password: 'bgc_writer' },
+  /** SELECT only: the read API and the cache fills. */
+  reader: { user: 'bgc_reader', password: 'bgc_reader' },
+  /** REPLICATION and SELECT: the CDC service (stream and snapshots). */
+  cdc: { user: 'bgc_cdc', password: 'bgc_cdc' },
+} as const;

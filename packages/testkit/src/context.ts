@@ -10,6 +10,7 @@ import { Redis } from 'ioredis';
 import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
 import { inject } from 'vitest';
+import { withDatabase } from '@bgc/config/database';
 import type { StackEndpoints } from './stack-provider.ts';
 
 export interface TestContext extends AsyncDisposable {
@@ -38,12 +39,6 @@ export function stackEndpoints(): StackEndpoints {
   }
   return stack;
 }
-
-const withDatabase = (url: string, db: string) => {
-  const u = new URL(url);
-  u.pathname = `/${db}`;
-  return u.toString();
-};
 
 export async function openTestContext(name: string): Promise<TestContext> {
   const stack = stackEndpoints();
