@@ -81,11 +81,14 @@ BEGIN
   RETURN name;
 END $$;
 
--- Every period from the one containing `since` to `premake` periods after now. Returns the partitions created.
+-- Every period from the one containing `since` to `premake` periods after now, plus the period of every row
+-- waiting in DEFAULT (so DEFAULT drains itself, without filling the gap up to a far-off timestamp).
+-- Returns the partitions created.
 CREATE FUNCTION maintenance.ensure_range_partitions(parent regclass, unit text, premake integer,
                                                     since timestamptz DEFAULT now())
   RETURNS SETOF text LANGUAGE plpgsql AS $$
 DECLARE
+  dflt regclass := maintenance.default_partition(parent);
   p timestamptz := maintenance.period_start(unit, least(since, now()));
   last timestamptz := maintenance.period_start(unit, now()) + (premake || ' ' || unit)::interval;
   created text;
@@ -95,6 +98,12 @@ BEGIN
     IF created IS NOT NULL THEN RETURN NEXT created; END IF;
     p := p + ('1 ' || unit)::interval;
   END LOOP;
+  IF dflt IS NOT NULL THEN
+    FOR p IN EXECUTE format('SELECT DISTINCT maintenance.period_start(%L, created_at) FROM %s', unit, dflt) LOOP
+      created := maintenance.create_range_partition(parent, unit, p);
+      IF created IS NOT NULL THEN RETURN NEXT created; END IF;
+    END LOOP;
+  END IF;
 END $$;
 
 -- forum_posts: one LIST partition per category (itself RANGE-partitioned by month, with its own DEFAULT).

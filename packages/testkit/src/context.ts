@@ -10,8 +10,18 @@ import { Redis } from 'ioredis';
 import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
 import { inject } from 'vitest';
-import { withDatabase } from '@bgc/config/database';
+import { databaseEnv, withDatabase } from '@bgc/config/database';
+import { loadEnv } from '@bgc/config/env';
+import { bootstrapDatabase } from '@bgc/db/bootstrap';
+import { migrate } from '@bgc/db/migrate';
 import type { StackEndpoints } from './stack-provider.ts';
+
+export type DbRole = 'migrator' | 'writer' | 'reader' | 'cdc';
+
+export interface TestContextOptions {
+  /** Apply every migration to the context's database (as the migrator role), as production would be. */
+  migrated?: boolean;
+}
 
 export interface TestContext extends AsyncDisposable {
   readonly id: string;
@@ -26,6 +36,10 @@ export interface TestContext extends AsyncDisposable {
   redis(): Redis;
   /** A client on this context's database: 'primary' (direct), 'replica', or 'pooler' (PgBouncer). */
   pg(target?: 'primary' | 'replica' | 'pooler'): Promise<pg.Client>;
+  /** The URL a role connects with (migrator/cdc: primary, writer: PgBouncer, reader: replica), on this database. */
+  roleUrl(role: DbRole): string;
+  /** A client connected as that role (the replica may need a moment to see a new database). */
+  connectAs(role: DbRole): Promise<pg.Client>;
 }
 
 /** The stack's endpoints; fails clearly when a test file's name does not ask for the stack. */
@@ -40,7 +54,30 @@ export function stackEndpoints(): StackEndpoints {
   return stack;
 }
 
-export async function openTestContext(name: string): Promise<TestContext> {
+const roleUrls = loadEnv(databaseEnv);
+const roleKeys = {
+  migrator: 'DB_MIGRATOR_URL',
+  writer: 'DB_WRITER_URL',
+  reader: 'DB_READER_URL',
+  cdc: 'DB_CDC_URL',
+} as const;
+
+async function connectWithRetry(url: string, retry: boolean): Promise<pg.Client> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
+    try {
+      await client.connect();
+      return client;
+    } catch (err) {
+      // a fresh database reaches the replica through WAL replay: wait for it rather than fail
+      if (!retry || Date.now() > deadline) throw err;
+      await setTimeout(50);
+    }
+  }
+}
+
+export async function openTestContext(name: string, options: TestContextOptions = {}): Promise<TestContext> {
   const stack = stackEndpoints();
   const id = `${name
     .toLowerCase()
@@ -51,6 +88,12 @@ export async function openTestContext(name: string): Promise<TestContext> {
   await admin.connect();
   await admin.query(`CREATE DATABASE "${database}"`);
   await admin.end();
+  if (options.migrated) {
+    const onDb = new pg.Client({ connectionString: withDatabase(stack.pgUrl, database) });
+    await onDb.connect();
+    await bootstrapDatabase(onDb, roleUrls).finally(() => onDb.end());
+    await migrate({ databaseUrl: withDatabase(roleUrls.DB_MIGRATOR_URL, database), direction: 'up' });
+  }
 
   const urls: StackEndpoints = {
     ...stack,
@@ -58,6 +101,7 @@ export async function openTestContext(name: string): Promise<TestContext> {
     pgReplicaUrl: withDatabase(stack.pgReplicaUrl, database),
     pgPoolerUrl: withDatabase(stack.pgPoolerUrl, database),
   };
+  const roleUrl = (role: DbRole) => withDatabase(roleUrls[roleKeys[role]], database);
   const topicPrefix = `t.${id}.`;
   const redisPrefix = `t:${id}:`;
   const opened: { end(): Promise<unknown> }[] = [];
@@ -79,19 +123,15 @@ export async function openTestContext(name: string): Promise<TestContext> {
     },
     async pg(target = 'primary') {
       const url = { primary: urls.pgUrl, replica: urls.pgReplicaUrl, pooler: urls.pgPoolerUrl }[target];
-      const deadline = Date.now() + 10_000;
-      for (;;) {
-        const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
-        try {
-          await client.connect();
-          opened.push(client);
-          return client;
-        } catch (err) {
-          // a fresh database reaches the replica through WAL replay: wait for it rather than fail
-          if (target !== 'replica' || Date.now() > deadline) throw err;
-          await setTimeout(50);
-        }
-      }
+      const client = await connectWithRetry(url, target === 'replica');
+      opened.push(client);
+      return client;
+    },
+    roleUrl,
+    async connectAs(role) {
+      const client = await connectWithRetry(roleUrl(role), role === 'reader');
+      opened.push(client);
+      return client;
     },
     async [Symbol.asyncDispose]() {
       await Promise.allSettled(opened.map((c) => c.end()));

@@ -4,7 +4,10 @@
  * machine it stays up so the next run starts in a second (BGC_KEEP_STACK=false to stop it anyway).
  */
 import type { TestProject } from 'vitest/node';
+import pg from 'pg';
+import { databaseEnv } from '@bgc/config/database';
 import { envTypes, loadEnv } from '@bgc/config/env';
+import { bootstrapRoles } from '@bgc/db/bootstrap';
 import type { StackEndpoints } from './stack-provider.ts';
 import { stackProviderFromEnv } from './stack-provider.ts';
 
@@ -24,6 +27,10 @@ export default async function setup(project: TestProject) {
   const { endpoints, startedByUs } = await provider.start(log);
   log(`${provider.name} stack ready in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
   project.provide('stack', endpoints);
+  // the least-privilege roles are cluster-wide: created once per run, before any file migrates its database
+  const admin = new pg.Client({ connectionString: endpoints.pgUrl });
+  await admin.connect();
+  await bootstrapRoles(admin, loadEnv(databaseEnv)).finally(() => admin.end());
   return async () => {
     if (startedByUs && !KEEP_STACK) await provider.stop(log);
   };
