@@ -2,6 +2,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
+import { databaseEnv } from '@bgc/config/database';
+import { loadEnv } from '@bgc/config/env';
+import { loadInfraConfig } from '@bgc/config/infra';
+import { setupDatabase } from '@bgc/db/setup';
 import { StackError } from './errors.ts';
 import { logFileOf } from './proc.ts';
 import { fmt } from './progress.ts';
@@ -10,13 +14,14 @@ import { components, down, reset, StackFailed, status, up } from './stack.ts';
 import { LOG_DIR, STATE_DIR } from './settings.ts';
 
 const out = (s: string) => process.stdout.write(`${s}\n`);
+const infra = loadInfraConfig();
 const usage = `usage: ./bgc stack <command>
   up              install what is missing, start every component, wait until healthy (idempotent)
   down            stop what "up" started (data is kept)
   status          each component with its address and health
   logs [name]     the last lines of a component's log (-n N lines, -f to follow); no name lists the logs
   reset           stop and delete all data (downloads and builds stay cached)
-  start           up, then the smoke check (what ./bgc start runs)`;
+  start           up, the database set-up (roles, migrations, partitions), then the smoke check`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -28,6 +33,11 @@ async function main(argv: string[]): Promise<number> {
       await up(out);
       out(`stack up in ${fmt(Date.now() - t0)}`);
       if (command === 'up') return 0;
+      const db = await setupDatabase(infra.PG_URL, loadEnv(databaseEnv));
+      out(
+        `\ndatabase ${db.database}: ${db.migrated.length} migration(s) applied, ` +
+          `${db.partitions.created.length} partition(s) created`,
+      );
       out('\nsmoke check');
       const checks = await smoke();
       for (const c of checks) out(`  ${c.ok ? '✔' : '✖'} ${c.name.padEnd(38)} ${fmt(c.ms).padStart(6)}  ${c.detail}`);

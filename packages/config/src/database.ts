@@ -6,7 +6,9 @@ import { envTypes, secret } from './env.ts';
 import { LOCAL_CREDENTIALS as C, LOCAL_DB_ROLES as R, LOCAL_HOST as H, LOCAL_PORTS as P } from './local-stack.ts';
 
 const url = (role: { user: string; password: string }, port: number) =>
-  secret(envTypes.url(['postgres', 'postgresql'], `postgres://${role.user}:${role.password}@${H}:${port}/${C.database}`));
+  secret(
+    envTypes.url(['postgres', 'postgresql'], `postgres://${role.user}:${role.password}@${H}:${port}/${C.database}`),
+  );
 
 export const databaseEnv = {
   /** Migrations and partition maintenance: the primary, directly (DDL does not go through PgBouncer). */

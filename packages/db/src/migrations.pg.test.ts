@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import type { ClientBase } from 'pg';
 import { describe, expect, test } from 'vitest';
 import { openTestContext } from '@bgc/testkit/context';
 import { migrate, MIGRATIONS_DIR } from './migrate.ts';
@@ -7,7 +8,7 @@ import { maintainPartitions } from './partitions.ts';
 const migrationCount = fs.readdirSync(MIGRATIONS_DIR).filter((f) => /\.(sql|ts)$/.test(f)).length;
 
 /** A little of everything, in several months, including one far ahead that has no partition yet. */
-async function populate(db: import('pg').ClientBase) {
+async function populate(db: ClientBase) {
   await db.query(`
     INSERT INTO users (id, email, name, password_hash) VALUES
       ('00000000-0000-0000-0000-000000000001', 'ann@example.com', 'Ann', 'x'),
@@ -73,9 +74,11 @@ describe('partitions', () => {
     expect(future.rows).toEqual([{ part: 'messages_default' }]);
 
     const report = await maintainPartitions(migrator);
-    const month = (await migrator.query<{ s: string }>(
-      `SELECT maintenance.partition_suffix('month', now() + interval '2 years') AS s`,
-    )).rows[0]?.s;
+    const month = (
+      await migrator.query<{ s: string }>(
+        `SELECT maintenance.partition_suffix('month', now() + interval '2 years') AS s`,
+      )
+    ).rows[0]?.s;
     expect(report.created).toContain(`messages_${month}`);
     const moved = await migrator.query(
       `SELECT tableoid::regclass::text AS part FROM messages WHERE content = 'from the future'`,
@@ -94,12 +97,16 @@ describe('partitions', () => {
     expect(before.rows).toEqual([{ part: 'forum_posts_default' }]);
 
     // periods from four years back, one of them holding a row, as if the retention had been longer before
-    await migrator.query(`SELECT maintenance.ensure_range_partitions('messages', 'month', 3, now() - interval '4 years')`);
-    await migrator.query(`SELECT maintenance.ensure_range_partitions('status_updates', 'week', 3, now() - interval '4 years')`);
+    await migrator.query(
+      `SELECT maintenance.ensure_range_partitions('messages', 'month', 3, now() - interval '4 years')`,
+    );
+    await migrator.query(
+      `SELECT maintenance.ensure_range_partitions('status_updates', 'week', 3, now() - interval '4 years')`,
+    );
     await migrator.query(`INSERT INTO messages (room_id, sender_id, content, created_at)
       VALUES ('00000000-0000-0000-0000-0000000000aa', '00000000-0000-0000-0000-000000000001', 'old', now() - interval '4 years')`);
     const report = await maintainPartitions(migrator);
-    const after = await migrator.query(`SELECT tableoid::regclass::text AS part FROM forum_posts`);
+    const after = await migrator.query<{ part: string }>(`SELECT tableoid::regclass::text AS part FROM forum_posts`);
     expect(after.rows[0]?.part).toMatch(/^forum_posts_c0{16}_p\d{4}_\d{2}$/);
 
     const future = await migrator.query<{ parent: string; n: number }>(`
@@ -148,7 +155,9 @@ describe('roles', () => {
     await expect(writer.query('CREATE TABLE sneaky (id int)')).rejects.toMatchObject({ code: '42501' });
     await expect(writer.query('DROP TABLE users')).rejects.toMatchObject({ code: '42501' });
     await expect(writer.query('SELECT * FROM migrations.pgmigrations')).rejects.toMatchObject({ code: '42501' });
-    await expect(writer.query(`SELECT maintenance.ensure_range_partitions('messages', 'month', 3)`)).rejects.toMatchObject({
+    await expect(
+      writer.query(`SELECT maintenance.ensure_range_partitions('messages', 'month', 3)`),
+    ).rejects.toMatchObject({
       code: '42501',
     });
 

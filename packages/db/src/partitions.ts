@@ -75,4 +75,5 @@ async function ensureListPartitions(db: pg.ClientBase, p: Policy) {
 }
 
 /** The same name maintenance.create_list_partition() gives. */
-export const listPartitionName = (parent: string, value: string) => `${parent}_c${value.replace(/-/g, '').slice(0, 16)}`;
+export const listPartitionName = (parent: string, value: string) =>
+  `${parent}_c${value.replace(/-/g, '').slice(0, 16)}`;
