@@ -1,7 +1,7 @@
 import { trace } from '@opentelemetry/api';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { NodeSDK } from '@opentelemetry/sdk-node';
-import { SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { SimpleSpanProcessor } from '@opentelemetry/sdk-trace';
 import { describe, expect, test } from 'vitest';
 import { stackEndpoints } from '@bgc/testkit/context';
 
@@ -17,7 +17,7 @@ describe('jaeger', () => {
     const serviceName = `bgc-test-${Date.now()}`;
     const sdk = new NodeSDK({
       serviceName,
-      spanProcessors: [new SimpleSpanProcessor(new OTLPTraceExporter({ url: `${otlpUrl}/v1/traces` }))],
+      spanProcessors: [new SimpleSpanProcessor({ exporter: new OTLPTraceExporter({ url: `${otlpUrl}/v1/traces` }) })],
       instrumentations: [],
     });
     sdk.start();

@@ -1,0 +1,34 @@
+/**
+ * JSON logs (pino) that carry the active trace and span ids, so a log line leads to its trace in Jaeger.
+ * Secrets never reach the output: passwords, tokens and authorization headers are redacted wherever they sit.
+ */
+import { trace } from '@opentelemetry/api';
+import { pino } from 'pino';
+import type { Logger } from 'pino';
+
+export type { Logger };
+
+const REDACT = [
+  'password',
+  '*.password',
+  'token',
+  '*.token',
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'headers.authorization',
+  '*.passwordHash',
+];
+
+export function createLogger(opts: { service: string; level: string }): Logger {
+  return pino({
+    level: opts.level,
+    base: { service: opts.service },
+    redact: { paths: REDACT, censor: '[redacted]' },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    formatters: { level: (label) => ({ level: label }) },
+    mixin() {
+      const span = trace.getActiveSpan()?.spanContext();
+      return span ? { trace_id: span.traceId, span_id: span.spanId } : {};
+    },
+  });
+}

@@ -1,0 +1,43 @@
+/**
+ * Starts OpenTelemetry for a service: spans go over OTLP/HTTP to the collector (Jaeger), W3C trace context is
+ * propagated, and HTTP, Express and pg are instrumented. Call it before the service imports express or pg (the
+ * entry point imports the rest of the service dynamically after this), since instrumentation patches modules as
+ * they load.
+ */
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { ExpressInstrumentation } from '@opentelemetry/instrumentation-express';
+import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
+import { PgInstrumentation } from '@opentelemetry/instrumentation-pg';
+import { NodeSDK } from '@opentelemetry/sdk-node';
+import { BatchSpanProcessor } from '@opentelemetry/sdk-trace';
+
+export interface TracingOptions {
+  serviceName: string;
+  /** OTLP/HTTP base URL; `/v1/traces` is appended. */
+  otlpUrl: string;
+}
+
+export interface Tracing {
+  /** Flushes pending spans and stops exporting. */
+  shutdown(): Promise<void>;
+}
+
+export function startTracing(opts: TracingOptions): Tracing {
+  const sdk = new NodeSDK({
+    serviceName: opts.serviceName,
+    // batches spans off the request path; shutdown() flushes what is left
+    spanProcessors: [
+      new BatchSpanProcessor({
+        exporter: new OTLPTraceExporter({ url: `${opts.otlpUrl}/v1/traces` }),
+        scheduledDelayMillis: 200,
+      }),
+    ],
+    instrumentations: [
+      new HttpInstrumentation({ ignoreIncomingRequestHook: (req) => req.url === '/metrics' || req.url === '/healthz' }),
+      new ExpressInstrumentation(),
+      new PgInstrumentation({ enhancedDatabaseReporting: false }),
+    ],
+  });
+  sdk.start();
+  return { shutdown: () => sdk.shutdown() };
+}

@@ -1,0 +1,114 @@
+/** The Express application: parsing and its limits, auth, the routes, the OpenAPI document, errors, metrics. */
+import { OpenAPIRegistry, OpenApiGeneratorV31 } from '@asteasolutions/zod-to-openapi';
+import express from 'express';
+import type { NextFunction, Request, Response } from 'express';
+import type { Registry } from 'prom-client';
+import type { Logger } from '@bgc/telemetry/logger';
+import { authenticator } from './auth.ts';
+import type { Db } from './db.ts';
+import { ApiError, fromDatabaseError } from './errors.ts';
+import type { Settings } from './http.ts';
+import { mount } from './http.ts';
+import type { Metrics } from './metrics.ts';
+import { accountRoutes } from './routes/accounts.ts';
+import { chatRoutes } from './routes/chat.ts';
+import { forumRoutes } from './routes/forum.ts';
+import { relationshipRoutes } from './routes/relationships.ts';
+import { statusRoutes } from './routes/status.ts';
+
+export const allRoutes = [...accountRoutes, ...relationshipRoutes, ...chatRoutes, ...statusRoutes, ...forumRoutes];
+
+export interface AppDeps {
+  prisma: Db;
+  registry: Registry;
+  metrics: Metrics;
+  logger: Logger;
+  settings: Settings & { bodyLimitBytes: number; acquireTimeoutMs: number };
+}
+
+export function createApp(deps: AppDeps) {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', false);
+
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    const started = process.hrtime.bigint();
+    res.on('finish', () => {
+      const route = (req.route as { path?: string } | undefined)?.path ?? 'unmatched';
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      deps.metrics.requests.observe({ method: req.method, route, status: res.statusCode }, seconds);
+      deps.logger.info(
+        { method: req.method, route, status: res.statusCode, ms: Math.round(seconds * 1000) },
+        'request',
+      );
+    });
+    next();
+  });
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ ok: true });
+  });
+  app.get('/metrics', (_req, res, next) => {
+    deps.registry
+      .metrics()
+      .then((text) => res.type(deps.registry.contentType).send(text))
+      .catch(next);
+  });
+
+  const registry = new OpenAPIRegistry();
+  registry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });
+  const router = express.Router();
+  const routeDeps = {
+    prisma: deps.prisma,
+    settings: deps.settings,
+    acquireTimeoutMs: deps.settings.acquireTimeoutMs,
+    authenticate: authenticator(deps.prisma),
+  };
+  for (const route of allRoutes) mount(router, registry, routeDeps, route);
+  const document = new OpenApiGeneratorV31(registry.definitions).generateDocument({
+    openapi: '3.1.0',
+    info: { title: 'BGC Replica write API', version: '1' },
+  });
+  app.get('/openapi.json', (_req, res) => {
+    res.json(document);
+  });
+
+  app.use((req: Request, _res: Response, next: NextFunction) => {
+    const hasBody = Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
+    if (hasBody && !req.is('application/json')) {
+      next(new ApiError(415, 'UNSUPPORTED_MEDIA_TYPE', 'send the body as application/json', { field: 'Content-Type' }));
+      return;
+    }
+    next();
+  });
+  app.use(express.json({ limit: deps.settings.bodyLimitBytes, strict: true }));
+  app.use(router);
+  app.use((_req: Request, _res: Response, next: NextFunction) => {
+    next(new ApiError(404, 'NO_SUCH_ROUTE', 'no such route; see /openapi.json'));
+  });
+
+  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const apiError = toApiError(err);
+    if (apiError.status >= 500) deps.logger.error({ err, path: req.path }, 'request failed');
+    deps.metrics.errors.inc({ code: apiError.code, status: apiError.status });
+    res.status(apiError.status).json(apiError.toJSON());
+  });
+  return app;
+}
+
+function toApiError(err: unknown): ApiError {
+  if (err instanceof ApiError) return err;
+  const parserError = err as { type?: string; status?: number };
+  if (parserError.type === 'entity.too.large') {
+    return new ApiError(413, 'PAYLOAD_TOO_LARGE', 'the request body is too large');
+  }
+  if (parserError.type === 'entity.parse.failed')
+    return new ApiError(400, 'INVALID_JSON', 'the body is not valid JSON');
+  const fromDb = fromDatabaseError(err);
+  if (fromDb) return fromDb;
+  const message = err instanceof Error ? err.message : '';
+  if (/timeout exceeded when trying to connect|Unable to start a transaction in the given time/i.test(message)) {
+    return new ApiError(503, 'POOL_EXHAUSTED', 'no database connection became free in time; retry');
+  }
+  return new ApiError(500, 'INTERNAL', 'something went wrong on our side');
+}

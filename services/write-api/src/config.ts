@@ -1,0 +1,26 @@
+/** The write API's settings: BGC_* variables, validated once at start-up. */
+import { databaseEnv } from '@bgc/config/database';
+import { envTypes, loadEnv } from '@bgc/config/env';
+import { infraEnv } from '@bgc/config/infra';
+
+export const writeApiEnv = {
+  WRITE_API_PORT: envTypes.port(23000),
+  WRITE_API_HOST: envTypes.oneOf(['127.0.0.1', '0.0.0.0', '::'], '127.0.0.1'),
+  DB_WRITER_URL: databaseEnv.DB_WRITER_URL,
+  /** Connections this process holds to PgBouncer (PgBouncer multiplexes them onto at most 200 server ones). */
+  WRITE_API_POOL_MAX: envTypes.positiveInt(20),
+  /** How long a request waits for a pooled connection before it fails with 503. */
+  WRITE_API_POOL_ACQUIRE_TIMEOUT_MS: envTypes.positiveInt(2000),
+  /** Lifetime of a bearer token. */
+  WRITE_API_TOKEN_TTL_HOURS: envTypes.positiveInt(24 * 7),
+  /** Request bodies larger than this are refused with 413. */
+  WRITE_API_BODY_LIMIT_BYTES: envTypes.positiveInt(64 * 1024),
+  OTLP_URL: infraEnv.OTLP_URL,
+  LOG_LEVEL: infraEnv.LOG_LEVEL,
+};
+
+export type WriteApiConfig = ReturnType<typeof loadWriteApiConfig>;
+
+export function loadWriteApiConfig(env: NodeJS.ProcessEnv = process.env) {
+  return loadEnv(writeApiEnv, env);
+}

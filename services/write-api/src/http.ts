@@ -1,0 +1,142 @@
+/**
+ * Routes as data: each declares its method, path, whether it needs a signed-in user, and the zod schemas of its
+ * params and body. From one declaration come the Express route (validation, auth, the write transaction with
+ * idempotency) and its OpenAPI entry, so the document cannot drift from what is served.
+ */
+import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
+import { extendZodWithOpenApi } from '@asteasolutions/zod-to-openapi';
+import type { NextFunction, Request, Response, Router } from 'express';
+import { trace } from '@opentelemetry/api';
+import { z } from 'zod';
+import { ApiError } from './errors.ts';
+import type { Answer, Tx } from './write-tx.ts';
+import { IdempotencyKeyReused, requestHash, writeTx } from './write-tx.ts';
+import type { Db } from './db.ts';
+
+extendZodWithOpenApi(z);
+
+/** Settings the handlers need, from the service's config. */
+export interface Settings {
+  tokenTtlHours: number;
+}
+
+export interface RouteContext<P, B> {
+  params: P;
+  body: B;
+  settings: Settings;
+  /** The signed-in user (routes with `auth: true`). */
+  userId: string;
+  tx: Tx;
+  req: Request;
+}
+
+export interface RouteDef<P extends z.ZodType, B extends z.ZodType> {
+  method: 'post' | 'patch' | 'put' | 'delete';
+  path: string;
+  summary: string;
+  auth: boolean;
+  params?: P;
+  body?: B;
+  /** Status codes this route answers with besides the generic errors, for the document. */
+  responses: Record<number, string>;
+  handler: (ctx: RouteContext<z.output<P>, z.output<B>>) => Promise<Answer>;
+}
+
+/** A route with its types erased, for lists of routes; `route()` checks each definition first. */
+export type AnyRoute = RouteDef<z.ZodType, z.ZodType>;
+
+/** Declares a route: params and body types flow from the schemas into the handler. */
+export function route<P extends z.ZodType = z.ZodObject, B extends z.ZodType = z.ZodUndefined>(
+  def: RouteDef<P, B>,
+): AnyRoute {
+  return def;
+}
+
+export interface Deps {
+  prisma: Db;
+  settings: Settings;
+  acquireTimeoutMs: number;
+  authenticate: (req: Request) => Promise<string>;
+}
+
+export const uuid = (name: string) => z.uuid({ error: `${name} must be a UUID` }).openapi({ format: 'uuid' });
+
+/** Maps a zod failure to a 400 naming the first offending field. */
+function invalid(error: z.ZodError, where: 'body' | 'params'): ApiError {
+  const issue = error.issues[0];
+  const path = issue?.path.map(String) ?? [];
+  const keys = issue?.code === 'unrecognized_keys' ? issue.keys : [];
+  const field = [...path, ...keys.slice(0, 1)].join('.') || undefined;
+  const message =
+    issue?.code === 'unrecognized_keys'
+      ? `unknown field${keys.length > 1 ? 's' : ''}: ${keys.join(', ')}`
+      : (issue?.message ?? 'invalid request');
+  return new ApiError(400, issue?.code === 'unrecognized_keys' ? 'UNKNOWN_FIELD' : 'VALIDATION_FAILED', message, {
+    ...(field ? { field } : {}),
+    details: { in: where },
+  });
+}
+
+const toOpenApiPath = (path: string) => path.replace(/:(\w+)/g, '{$1}');
+
+export function mount(router: Router, registry: OpenAPIRegistry, deps: Deps, route: AnyRoute) {
+  registry.registerPath({
+    method: route.method,
+    path: toOpenApiPath(route.path),
+    summary: route.summary,
+    ...(route.auth ? { security: [{ bearer: [] }] } : {}),
+    request: {
+      ...(route.params ? { params: route.params as z.ZodObject } : {}),
+      ...(route.body ? { body: { content: { 'application/json': { schema: route.body } } } } : {}),
+      headers: z.object({
+        'idempotency-key': z.string().max(255).optional().openapi({ description: 'replays the first answer' }),
+      }),
+    },
+    responses: Object.fromEntries<{ description: string }>([
+      ...Object.entries(route.responses).map(([status, description]): [string, { description: string }] => [
+        status,
+        { description },
+      ]),
+      ['400', { description: 'invalid request: `error.code` and `error.field` say what' }],
+      ...(route.auth ? [['401', { description: 'missing, unknown or expired bearer token' }] as const] : []),
+      ['503', { description: 'busy or a conflict with a concurrent change: retry' }],
+    ]),
+  });
+
+  router[route.method](route.path, (req: Request, res: Response, next: NextFunction) => {
+    // name the server span after the route, not the raw URL (ids would explode the span names)
+    trace.getActiveSpan()?.setAttribute('http.route', route.path).updateName(`${req.method} ${route.path}`);
+    void (async () => {
+      const params = route.params ? route.params.safeParse(req.params) : { success: true as const, data: {} };
+      if (!params.success) throw invalid(params.error, 'params');
+      const rawBody: unknown = req.body ?? {};
+      const body = route.body ? route.body.safeParse(rawBody) : { success: true as const, data: undefined };
+      if (!body.success) throw invalid(body.error, 'body');
+      const userId = route.auth ? await deps.authenticate(req) : '';
+      const key = req.get('idempotency-key');
+      if (key !== undefined && (key.length === 0 || key.length > 255)) {
+        throw new ApiError(400, 'INVALID_IDEMPOTENCY_KEY', 'Idempotency-Key must be 1 to 255 characters', {
+          field: 'Idempotency-Key',
+        });
+      }
+      const idempotency =
+        key && route.auth && route.method === 'post'
+          ? { userId, key, requestHash: requestHash(req.method, req.originalUrl, rawBody) }
+          : undefined;
+      const outcome = await writeTx(deps.prisma, { idempotency, acquireTimeoutMs: deps.acquireTimeoutMs }, (tx) =>
+        route.handler({ params: params.data, body: body.data, settings: deps.settings, userId, tx, req }),
+      ).catch((err: unknown) => {
+        if (err instanceof IdempotencyKeyReused) {
+          throw new ApiError(422, 'IDEMPOTENCY_KEY_REUSED', 'this Idempotency-Key was used for a different request', {
+            field: 'Idempotency-Key',
+          });
+        }
+        throw err;
+      });
+      res.setHeader('Commit-LSN', outcome.lsn);
+      if (outcome.replayed) res.setHeader('Idempotent-Replayed', 'true');
+      if (outcome.status === 204) res.status(204).end();
+      else res.status(outcome.status).json(outcome.body);
+    })().catch(next);
+  });
+}

@@ -1,0 +1,163 @@
+/** Chat rooms, direct conversations, and the messages in them. */
+import { z } from 'zod';
+import { forbidden, notFound, ApiError } from '../errors.ts';
+import { assertNotBlocked, assertParticipant, assertRoomMember, assertUserExists } from '../guards.ts';
+import type { AnyRoute } from '../http.ts';
+import { route, uuid } from '../http.ts';
+import { presentMessage, presentRoom } from '../present.ts';
+
+const roomParams = z.strictObject({ roomId: uuid('roomId') });
+const conversationParams = z.strictObject({ conversationId: uuid('conversationId') });
+const messageParams = z.strictObject({ messageId: uuid('messageId') });
+const content = z.string().trim().min(1, { error: 'content must not be empty' }).max(10_000);
+
+export const chatRoutes: AnyRoute[] = [
+  route({
+    method: 'post',
+    path: '/v1/rooms',
+    summary: 'Create a chat room; you are its owner',
+    auth: true,
+    body: z.strictObject({
+      name: z.string().trim().min(1).max(100),
+      description: z.string().max(2000).optional(),
+      isPrivate: z.boolean().default(false),
+    }),
+    responses: { 201: 'created' },
+    handler: async ({ body, userId, tx }) => {
+      const room = await tx.chatRoom.create({ data: { ...body, createdBy: userId } });
+      await tx.roomMember.create({ data: { roomId: room.id, userId, role: 'OWNER' } });
+      return { status: 201, body: presentRoom(room) };
+    },
+  }),
+  route({
+    method: 'post',
+    path: '/v1/rooms/:roomId/join',
+    summary: 'Join a public room',
+    auth: true,
+    params: roomParams,
+    responses: { 200: 'member', 403: 'PRIVATE_ROOM', 404: 'no such room' },
+    handler: async ({ params, userId, tx }) => {
+      const room = await tx.chatRoom.findUnique({ where: { id: params.roomId } });
+      if (!room) throw notFound('room', 'roomId');
+      if (room.isPrivate) throw forbidden('PRIVATE_ROOM', 'a private room is joined by invitation');
+      const member = await tx.roomMember.upsert({
+        where: { roomId_userId: { roomId: room.id, userId } },
+        update: {},
+        create: { roomId: room.id, userId },
+      });
+      return { status: 200, body: { roomId: member.roomId, userId: member.userId, role: member.role } };
+    },
+  }),
+  route({
+    method: 'post',
+    path: '/v1/rooms/:roomId/leave',
+    summary: 'Leave a room',
+    auth: true,
+    params: roomParams,
+    responses: { 204: 'left', 404: 'not a member' },
+    handler: async ({ params, userId, tx }) => {
+      const { count } = await tx.roomMember.deleteMany({ where: { roomId: params.roomId, userId } });
+      if (count === 0) throw notFound('your membership of this room', 'roomId');
+      return { status: 204, body: null };
+    },
+  }),
+  route({
+    method: 'post',
+    path: '/v1/rooms/:roomId/messages',
+    summary: 'Send a message to a room you are a member of',
+    auth: true,
+    params: roomParams,
+    body: z.strictObject({ content, type: z.enum(['TEXT', 'IMAGE']).default('TEXT') }),
+    responses: { 201: 'sent', 403: 'NOT_A_MEMBER', 404: 'no such room' },
+    handler: async ({ params, body, userId, tx }) => {
+      await assertRoomMember(tx, params.roomId, userId);
+      const message = await tx.message.create({ data: { roomId: params.roomId, senderId: userId, ...body } });
+      return { status: 201, body: presentMessage(message) };
+    },
+  }),
+  route({
+    method: 'post',
+    path: '/v1/conversations',
+    summary: 'Start a direct conversation with one or more users',
+    auth: true,
+    body: z.strictObject({
+      participantIds: z.array(uuid('participantIds[]')).min(1).max(50),
+    }),
+    responses: { 201: 'created', 403: 'BLOCKED', 404: 'a participant does not exist' },
+    handler: async ({ body, userId, tx }) => {
+      const others = [...new Set(body.participantIds)].filter((id) => id !== userId);
+      if (others.length === 0) {
+        throw new ApiError(400, 'NO_PARTICIPANTS', 'name at least one other user', { field: 'participantIds' });
+      }
+      for (const other of others) {
+        await assertUserExists(tx, other, 'participantIds');
+        await assertNotBlocked(tx, userId, other);
+      }
+      const conversation = await tx.conversation.create({ data: { createdBy: userId } });
+      await tx.conversationParticipant.createMany({
+        data: [userId, ...others].map((id) => ({ conversationId: conversation.id, userId: id })),
+      });
+      return { status: 201, body: { id: conversation.id, participantIds: [userId, ...others] } };
+    },
+  }),
+  route({
+    method: 'post',
+    path: '/v1/conversations/:conversationId/messages',
+    summary: 'Send a message to a conversation you take part in',
+    auth: true,
+    params: conversationParams,
+    body: z.strictObject({ content }),
+    responses: { 201: 'sent', 403: 'NOT_A_PARTICIPANT or BLOCKED', 404: 'no such conversation' },
+    handler: async ({ params, body, userId, tx }) => {
+      await assertParticipant(tx, params.conversationId, userId);
+      const others = await tx.conversationParticipant.findMany({
+        where: { conversationId: params.conversationId, userId: { not: userId } },
+        select: { userId: true },
+      });
+      // a blocked user cannot message the blocker, whatever the size of the conversation
+      for (const o of others) await assertNotBlocked(tx, userId, o.userId);
+      const message = await tx.message.create({
+        data: { conversationId: params.conversationId, senderId: userId, content: body.content },
+      });
+      await tx.conversation.update({
+        where: { id: params.conversationId },
+        data: { lastMessageAt: message.createdAt },
+      });
+      return { status: 201, body: presentMessage(message) };
+    },
+  }),
+  route({
+    method: 'patch',
+    path: '/v1/messages/:messageId',
+    summary: 'Edit a message you sent',
+    auth: true,
+    params: messageParams,
+    body: z.strictObject({ content }),
+    responses: { 200: 'edited', 403: 'NOT_YOURS', 404: 'no such message' },
+    handler: async ({ params, body, userId, tx }) => {
+      const found = await tx.message.findFirst({ where: { id: params.messageId } });
+      if (!found) throw notFound('message', 'messageId');
+      if (found.senderId !== userId) throw forbidden('NOT_YOURS', 'only the sender may edit a message');
+      const message = await tx.message.update({
+        where: { id_createdAt: { id: found.id, createdAt: found.createdAt } },
+        data: { content: body.content, editedAt: new Date() },
+      });
+      return { status: 200, body: presentMessage(message) };
+    },
+  }),
+  route({
+    method: 'delete',
+    path: '/v1/messages/:messageId',
+    summary: 'Delete a message you sent',
+    auth: true,
+    params: messageParams,
+    responses: { 204: 'deleted', 403: 'NOT_YOURS', 404: 'no such message' },
+    handler: async ({ params, userId, tx }) => {
+      const found = await tx.message.findFirst({ where: { id: params.messageId } });
+      if (!found) throw notFound('message', 'messageId');
+      if (found.senderId !== userId) throw forbidden('NOT_YOURS', 'only the sender may delete a message');
+      await tx.message.delete({ where: { id_createdAt: { id: found.id, createdAt: found.createdAt } } });
+      return { status: 204, body: null };
+    },
+  }),
+];
