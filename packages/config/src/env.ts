@@ -93,7 +93,13 @@ export const envTypes = {
       .pipe(z.array(z.string().regex(/^[\w.-]+:\d{1,5}$/)).min(1))
       .describe(`a comma-separated list of host:port such as ${fallback}`),
   port: (fallback: number) =>
-    z.coerce.number().int().min(0).max(65535).default(fallback).describe('a TCP port number (0-65535; 0 picks a free one)'),
+    z.coerce
+      .number()
+      .int()
+      .min(0)
+      .max(65535)
+      .default(fallback)
+      .describe('a TCP port number (0-65535; 0 picks a free one)'),
   positiveInt: (fallback: number) =>
     z.coerce.number().int().positive().default(fallback).describe('a positive integer'),
   oneOf: <const T extends readonly [string, ...string[]]>(values: T, fallback: T[number]) =>

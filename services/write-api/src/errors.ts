@@ -62,8 +62,7 @@ function pgErrorOf(err: unknown): PgLikeError | undefined {
     };
     // Prisma's errors (P2002…) keep the driver's SQLSTATE in meta.driverAdapterError.cause
     const adapterCause = candidate.meta?.driverAdapterError?.cause as
-      | { originalCode?: string; constraint?: { index?: string } }
-      | undefined;
+      { originalCode?: string; constraint?: { index?: string } } | undefined;
     if (adapterCause?.originalCode) {
       return { code: adapterCause.originalCode, constraint: adapterCause.constraint?.index };
     }

@@ -54,7 +54,7 @@ describe('write-api: accounts and bad input', () => {
       { body: { content: '' }, status: 400, code: 'VALIDATION_FAILED', field: 'content' },
       { body: { content: 42 }, status: 400, code: 'VALIDATION_FAILED', field: 'content' },
       { body: { content: 'x'.repeat(10_001) }, status: 413, code: 'PAYLOAD_TOO_LARGE' },
-      { body: { content: 'x'.repeat(1_500) , type: 'VIDEO' }, status: 400, code: 'VALIDATION_FAILED', field: 'type' },
+      { body: { content: 'x'.repeat(1_500), type: 'VIDEO' }, status: 400, code: 'VALIDATION_FAILED', field: 'type' },
     ];
     for (const c of cases) {
       const r = await api.post(path, c.body, { token: ann.token });
@@ -68,11 +68,17 @@ describe('write-api: accounts and bad input', () => {
       rawBody: 'content=hi',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
     });
-    expect(form).toMatchObject({ status: 415, body: { error: { code: 'UNSUPPORTED_MEDIA_TYPE', field: 'Content-Type' } } });
+    expect(form).toMatchObject({
+      status: 415,
+      body: { error: { code: 'UNSUPPORTED_MEDIA_TYPE', field: 'Content-Type' } },
+    });
     const badId = await api.post('/v1/rooms/not-a-uuid/messages', { content: 'hi' }, { token: ann.token });
     expect(badId).toMatchObject({ status: 400, body: { error: { code: 'VALIDATION_FAILED', field: 'roomId' } } });
     const noToken = await api.post(path, { content: 'hi' });
-    expect(noToken).toMatchObject({ status: 401, body: { error: { code: 'UNAUTHENTICATED', field: 'Authorization' } } });
+    expect(noToken).toMatchObject({
+      status: 401,
+      body: { error: { code: 'UNAUTHENTICATED', field: 'Authorization' } },
+    });
     const badEmail = await api.post('/v1/auth/signup', { email: 'nope', password: 'long enough pw', name: 'X' });
     expect(badEmail).toMatchObject({ status: 400, body: { error: { field: 'email' } } });
 

@@ -28,8 +28,10 @@ export function client(base: string) {
     return { status: res.status, body: (text ? JSON.parse(text) : null) as T, headers: res.headers };
   };
   return {
-    post: <T = Record<string, unknown>>(path: string, body?: unknown, opts?: Options) => call<T>('POST', path, body, opts),
-    patch: <T = Record<string, unknown>>(path: string, body?: unknown, opts?: Options) => call<T>('PATCH', path, body, opts),
+    post: <T = Record<string, unknown>>(path: string, body?: unknown, opts?: Options) =>
+      call<T>('POST', path, body, opts),
+    patch: <T = Record<string, unknown>>(path: string, body?: unknown, opts?: Options) =>
+      call<T>('PATCH', path, body, opts),
     del: <T = Record<string, unknown>>(path: string, opts?: Options) => call<T>('DELETE', path, undefined, opts),
     get: <T = Record<string, unknown>>(path: string, opts?: Options) => call<T>('GET', path, undefined, opts),
   };

@@ -1,0 +1,94 @@
+import crypto from 'node:crypto';
+import { describe, expect, test } from 'vitest';
+import { openTestContext } from '@bgc/testkit/context';
+import { client, signUp } from './client.ts';
+import { startWriteApi } from './server.ts';
+
+interface JaegerTrace {
+  spans: { operationName: string; processID: string }[];
+  processes: Record<string, { serviceName: string }>;
+}
+
+const spanNames = (t: JaegerTrace) => t.spans.map((s) => `${t.processes[s.processID]?.serviceName}:${s.operationName}`);
+
+/** Polls Jaeger until the trace holds every span named (spans arrive in batches, the server span last). */
+async function jaegerTrace(jaegerUrl: string, traceId: string, names: string[]): Promise<string[]> {
+  let seen: string[] = [];
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline) {
+    const res = await fetch(`${jaegerUrl}/api/traces/${traceId}`);
+    if (res.ok) {
+      const t = ((await res.json()) as { data: JaegerTrace[] }).data[0];
+      seen = t ? spanNames(t) : [];
+      if (names.every((n) => seen.some((s) => s.startsWith(n)))) return seen;
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return seen;
+}
+
+describe('write-api: the trace goes into the WAL; the commit position comes back', () => {
+  test('a write carries the request traceparent into its transaction, lands in Jaeger, and answers with a replayable LSN', async () => {
+    await using ctx = await openTestContext('wapi-trace', { migrated: true });
+    const admin = await ctx.pg('primary');
+    const slot = `trace_${ctx.id}`;
+    await admin.query(`SELECT pg_create_logical_replication_slot($1, 'test_decoding')`, [slot]);
+    try {
+      await using server = await startWriteApi(ctx);
+      const api = client(server.url);
+      const ann = await signUp(api, 'Ann');
+      const room = await api.post<{ id: string }>('/v1/rooms', { name: 'lobby' }, { token: ann.token });
+
+      const traceId = crypto.randomBytes(16).toString('hex');
+      const traceparent = `00-${traceId}-${crypto.randomBytes(8).toString('hex')}-01`;
+      const sent = await api.post<{ id: string }>(
+        `/v1/rooms/${room.body.id}/messages`,
+        { content: 'traced' },
+        { token: ann.token, headers: { traceparent } },
+      );
+      expect(sent.status).toBe(201);
+
+      // the transaction that inserted the message starts with a logical message carrying this trace
+      const changes = await admin.query<{ xid: string; data: string }>(
+        `SELECT xid::text, data FROM pg_logical_slot_get_changes($1, NULL, NULL, 'include-xids', '0')`,
+        [slot],
+      );
+      // test_decoding names the partition the row went to (messages_pYYYY_MM)
+      const insert = changes.rows.find(
+        (c) => /table public\.messages\w*: INSERT/.test(c.data) && c.data.includes('traced'),
+      );
+      expect(insert).toBeDefined();
+      const sameTx = changes.rows.filter((c) => c.xid === insert?.xid).map((c) => c.data);
+      const message = sameTx.find((d) => d.includes('prefix: otel.traceparent'));
+      expect(message).toMatch(new RegExp(`content:00-${traceId}-[0-9a-f]{16}-01`));
+      expect(sameTx.indexOf(message ?? '')).toBeLessThan(sameTx.indexOf(insert?.data ?? ''));
+
+      // and Jaeger has the request's spans, the database's among them
+      const names = await jaegerTrace(ctx.urls.jaegerUrl, traceId, [
+        'write-api:POST /v1/rooms/:roomId/messages',
+        'write-api:pg.query:INSERT',
+      ]);
+      expect(names).toContain('write-api:POST /v1/rooms/:roomId/messages');
+      expect(names.some((n) => n.startsWith('write-api:pg.query:INSERT'))).toBe(true);
+
+      // read-your-writes: once the replica has replayed Commit-LSN, the message is there
+      const lsn = sent.headers.get('commit-lsn');
+      expect(lsn).toMatch(/^[0-9A-F]+\/[0-9A-F]+$/);
+      const replica = await ctx.pg('replica');
+      const deadline = Date.now() + 10_000;
+      let replayed = false;
+      while (!replayed && Date.now() < deadline) {
+        const r = await replica.query<{ ok: boolean }>('SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn AS ok', [lsn]);
+        replayed = r.rows[0]?.ok === true;
+      }
+      expect(replayed).toBe(true);
+      const onReplica = await replica.query('SELECT 1 FROM messages WHERE id = $1', [sent.body.id]);
+      expect(onReplica.rowCount).toBe(1);
+
+      // SIGTERM: in-flight work finishes and the process exits cleanly
+      expect(await server.stop()).toBe(0);
+    } finally {
+      await admin.query('SELECT pg_drop_replication_slot($1)', [slot]);
+    }
+  });
+});
