@@ -38,6 +38,8 @@ async function main(argv: string[]): Promise<number> {
         `\ndatabase ${db.database}: ${db.migrated.length} migration(s) applied, ` +
           `${db.partitions.created.length} partition(s) created`,
       );
+      out('\nservices');
+      await up(out, { withServices: true });
       out('\nsmoke check');
       const checks = await smoke();
       for (const c of checks) out(`  ${c.ok ? '✔' : '✖'} ${c.name.padEnd(38)} ${fmt(c.ms).padStart(6)}  ${c.detail}`);

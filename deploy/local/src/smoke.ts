@@ -131,16 +131,56 @@ const checks: Record<string, () => Promise<string>> = {
     if (!found) throw new Error(`trace ${traceId} not found in Jaeger within 15 s`);
     return `trace ${traceId}: ${cfg.JAEGER_URL}/api/traces/${traceId}`;
   },
+  'write API: sign up, post, read back on the replica': async () => {
+    const base = 'http://127.0.0.1:23000';
+    const post = async (path: string, body: unknown, token?: string) => {
+      const res = await fetch(`${base}${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+        body: JSON.stringify(body),
+      });
+      const json = (await res.json()) as Record<string, unknown>;
+      if (!res.ok) throw new Error(`${path} answered ${res.status}: ${JSON.stringify(json)}`);
+      return { json, lsn: res.headers.get('commit-lsn') };
+    };
+    const email = `smoke.${crypto.randomUUID()}@example.com`;
+    const signup = await post('/v1/auth/signup', { email, password: 'smoke-check-password', name: 'Smoke' });
+    const token = String(signup.json.token);
+    const room = await post('/v1/rooms', { name: 'smoke' }, token);
+    const sent = await post(`/v1/rooms/${String(room.json.id)}/messages`, { content: 'hello' }, token);
+    const replica = new pg.Client({ connectionString: cfg.PG_REPLICA_URL });
+    await replica.connect();
+    try {
+      const seen = await waitUntil(
+        async () =>
+          (
+            await replica.query('SELECT 1 FROM messages WHERE id = $1 AND pg_last_wal_replay_lsn() >= $2::pg_lsn', [
+              sent.json.id,
+              sent.lsn,
+            ])
+          ).rowCount === 1,
+        { timeoutMs: 10_000, intervalMs: 20 },
+      );
+      if (!seen) throw new Error('the message did not reach the replica');
+    } finally {
+      await replica.end();
+    }
+    return `message ${String(sent.json.id)} committed at ${sent.lsn}, readable on the replica`;
+  },
   'Prometheus targets': async () => {
     let summary = '';
     const ok = await waitUntil(
       async () => {
         const res = (await (await fetch(`${cfg.PROMETHEUS_URL}/api/v1/targets`)).json()) as {
-          data: { activeTargets: { labels: { job: string }; health: string }[] };
+          data: { activeTargets: { labels: { job: string; service?: string }; health: string }[] };
         };
         const targets = res.data.activeTargets;
-        summary = targets.map((t) => `${t.labels.job}=${t.health}`).join(', ');
-        return ['prometheus', 'jaeger'].every((job) => targets.some((t) => t.labels.job === job && t.health === 'up'));
+        summary = targets.map((t) => `${t.labels.service ?? t.labels.job}=${t.health}`).join(', ');
+        const up = (job: string, service?: string) =>
+          targets.some((t) => t.labels.job === job && (!service || t.labels.service === service) && t.health === 'up');
+        return (
+          up('prometheus') && up('jaeger') && up('services', 'write-api') && up('services', 'partition-maintainer')
+        );
       },
       { timeoutMs: 30_000, intervalMs: 500 },
     );

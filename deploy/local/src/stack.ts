@@ -10,6 +10,7 @@ import { PostgresPrimary, PostgresReplica } from './components/postgres.ts';
 import { Jaeger } from './components/jaeger.ts';
 import { KafkaBroker } from './components/kafka.ts';
 import { Prometheus } from './components/prometheus.ts';
+import { NodeService } from './components/node-service.ts';
 import { RedisServer } from './components/redis.ts';
 import { StackError } from './errors.ts';
 import { ensureAptPackages } from './install.ts';
@@ -28,6 +29,22 @@ export const components: readonly Component[] = [
   new Prometheus(),
 ];
 
+/** The project's services, started by `./bgc start` (not by the tests, which start their own). */
+export const services: readonly Component[] = [
+  new NodeService({
+    name: 'write-api',
+    port: 23000,
+    after: ['pgbouncer', 'jaeger'],
+    env: { BGC_WRITE_API_PORT: '23000' },
+  }),
+  new NodeService({
+    name: 'partition-maintainer',
+    port: 23090,
+    after: ['postgres'],
+    env: { BGC_PARTITION_MAINTAINER_METRICS_PORT: '23090' },
+  }),
+];
+
 export type Log = (line: string) => void;
 const quiet: Log = () => undefined;
 
@@ -41,10 +58,14 @@ export class StackFailed extends Error {
 }
 
 /** Idempotent. Resolves when every component is healthy; otherwise throws StackFailed naming each broken piece. */
-export async function up(log: Log = quiet): Promise<{ started: string[]; running: string[] }> {
+export async function up(
+  log: Log = quiet,
+  opts: { withServices?: boolean } = {},
+): Promise<{ started: string[]; running: string[] }> {
   await using _lock = await acquireLock(log);
+  const all = opts.withServices ? [...components, ...services] : components;
   await ensureAptPackages(components.flatMap((c) => c.apt));
-  const prepared = await Promise.allSettled(components.map(async (c) => c.prepare?.()));
+  const prepared = await Promise.allSettled(all.map(async (c) => c.prepare?.()));
   const failures: StackError[] = [];
   prepared.forEach((p) => p.status === 'rejected' && failures.push(asStackError('install', p.reason)));
   if (failures.length > 0) throw new StackFailed(failures);
@@ -76,10 +97,10 @@ export async function up(log: Log = quiet): Promise<{ started: string[]; running
     done.set(c.name, p);
     return p;
   };
-  const results = await Promise.allSettled(components.map(startOne));
+  const results = await Promise.allSettled(all.map(startOne));
   results.forEach((r, i) => {
     if (r.status === 'rejected') {
-      const name = components[i]?.name ?? '?';
+      const name = all[i]?.name ?? '?';
       // a component whose dependency failed reports that failure again; keep the first
       if (!failures.some((f) => f.message === (r.reason as Error).message)) failures.push(asStackError(name, r.reason));
     }
@@ -91,7 +112,7 @@ export async function up(log: Log = quiet): Promise<{ started: string[]; running
 /** Stops what this stack started, dependents first. */
 export async function down(log: Log = quiet): Promise<string[]> {
   const stopped: string[] = [];
-  for (const c of [...components].reverse()) {
+  for (const c of [...components, ...services].reverse()) {
     if (await c.stop()) {
       stopped.push(c.name);
       log(`  ■ ${c.name} stopped`);
@@ -113,7 +134,7 @@ export async function status(): Promise<{ name: string; address: string; health:
 }
 
 function byName(name: string): Component {
-  const c = components.find((x) => x.name === name);
+  const c = [...components, ...services].find((x) => x.name === name);
   if (!c) throw new Error(`unknown component ${name}`);
   return c;
 }
