@@ -58,11 +58,13 @@ export function createApp(deps: AppDeps) {
   const registry = new OpenAPIRegistry();
   registry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });
   const router = express.Router();
+  const auth = authenticator(deps.prisma, { cacheSeconds: 10, cacheEntries: 100_000 });
   const routeDeps = {
     prisma: deps.prisma,
     settings: deps.settings,
     acquireTimeoutMs: deps.settings.acquireTimeoutMs,
-    authenticate: authenticator(deps.prisma),
+    authenticate: auth.authenticate,
+    forgetToken: auth.forget,
   };
   for (const route of allRoutes) mount(router, registry, routeDeps, route);
   const document = new OpenApiGeneratorV31(registry.definitions).generateDocument({

@@ -24,6 +24,7 @@ export interface RouteContext<P, B> {
   params: P;
   body: B;
   settings: Settings;
+  forgetToken: (token: string) => void;
   /** The signed-in user (routes with `auth: true`). */
   userId: string;
   tx: Tx;
@@ -57,6 +58,8 @@ export interface Deps {
   settings: Settings;
   acquireTimeoutMs: number;
   authenticate: (req: Request) => Promise<string>;
+  /** Forgets a cached token at once (sign-out). */
+  forgetToken: (token: string) => void;
 }
 
 export const uuid = (name: string) => z.uuid({ error: `${name} must be a UUID` }).openapi({ format: 'uuid' });
@@ -124,7 +127,15 @@ export function mount(router: Router, registry: OpenAPIRegistry, deps: Deps, rou
           ? { userId, key, requestHash: requestHash(req.method, req.originalUrl, rawBody) }
           : undefined;
       const outcome = await writeTx(deps.prisma, { idempotency, acquireTimeoutMs: deps.acquireTimeoutMs }, (tx) =>
-        route.handler({ params: params.data, body: body.data, settings: deps.settings, userId, tx, req }),
+        route.handler({
+          params: params.data,
+          body: body.data,
+          settings: deps.settings,
+          forgetToken: deps.forgetToken,
+          userId,
+          tx,
+          req,
+        }),
       ).catch((err: unknown) => {
         if (err instanceof IdempotencyKeyReused) {
           throw new ApiError(422, 'IDEMPOTENCY_KEY_REUSED', 'this Idempotency-Key was used for a different request', {

@@ -60,9 +60,10 @@ export const accountRoutes: AnyRoute[] = [
     summary: 'Revoke the bearer token of this request',
     auth: true,
     responses: { 204: 'signed out' },
-    handler: async ({ req, tx }) => {
+    handler: async ({ req, tx, forgetToken }) => {
       const token = (req.get('authorization') ?? '').slice('Bearer '.length);
       await tx.authToken.deleteMany({ where: { tokenHash: tokenHash(token) } });
+      forgetToken(token);
       return { status: 204, body: null };
     },
   }),
