@@ -1,7 +1,7 @@
 /**
  * The partition maintainer: for each policy in maintenance.partition_policy, keeps `premake` future periods
  * created (per category for forum_posts) and drops periods past the retention. Each step is its own
- * transaction, so a lock wait on one table never holds another. Run it on a timer (the write API does) or from
+ * transaction, so a lock wait on one table never holds another. Run it on a timer (services/partition-maintainer does) or from
  * `./bgc db partitions`; it is idempotent.
  */
 import type pg from 'pg';
