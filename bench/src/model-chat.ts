@@ -73,7 +73,8 @@ export function chatTables(w: World): ChatTables {
 }
 
 export const roomMember = (w: World, t: ChatTables, r: number, j: number) => walkUser(w, t.roomBase[r]!, j, t.step);
-const participant = (w: World, t: ChatTables, c: number, j: number) => (t.convBase[c]! + j * t.convStep[c]!) % w.counts.users;
+const participant = (w: World, t: ChatTables, c: number, j: number) =>
+  (t.convBase[c]! + j * t.convStep[c]!) % w.counts.users;
 
 /** Popular rooms are old; the newest rooms opened a few months ago. */
 const roomCreatedMs = (w: World, r: number) => historyStart(w) - 30 * DAY + (r / w.counts.rooms) * HISTORY_MS * 0.8;

@@ -75,7 +75,10 @@ export function* planReplies(w: World): Generator<Reply> {
 }
 
 export function learnThreads(w: World): ThreadStats {
-  const stats: ThreadStats = { posts: new Int32Array(w.counts.threads).fill(1), last: new Float64Array(w.counts.threads) };
+  const stats: ThreadStats = {
+    posts: new Int32Array(w.counts.threads).fill(1),
+    last: new Float64Array(w.counts.threads),
+  };
   for (let k = 0; k < w.counts.threads; k++) stats.last[k] = threadCreatedMs(w, k);
   for (const r of planReplies(w)) {
     stats.posts[r.thread]!++;

@@ -70,7 +70,14 @@ export const INTERESTS = (
   'technology programming fashion dogs cats yoga running cycling chess anime coffee wine gardening history ' +
   'science astronomy podcasts theater dance skiing surfing climbing fishing camping crafts knitting baking ' +
   'politics economics philosophy languages poetry writing jazz classical metal opera kpop crypto investing ' +
-  'startups robotics drones woodworking pottery birdwatching genealogy calligraphy origami beekeeping falconry'
+  'startups robotics drones woodworking pottery birdwatching genealogy calligraphy origami beekeeping falconry ' +
+  // the long tail: niche interests a few hundredths of a percent of people share
+  'bonsai lockpicking taxidermy speedcubing geocaching kitesurfing fencing archery curling lacrosse rugby cricket ' +
+  'handball orienteering sailing rowing canoeing spelunking paragliding skydiving bouldering parkour unicycling ' +
+  'juggling magic ventriloquism puppetry mime improv standup karaoke beatboxing dj-ing synthesizers ukulele banjo ' +
+  'harp bagpipes accordion theremin glassblowing blacksmithing leatherwork bookbinding letterpress quilting ' +
+  'embroidery macrame weaving soapmaking candlemaking perfumery mycology foraging homebrewing cheesemaking ' +
+  'fermentation sourdough barbecue mixology tea-ceremony ikebana shogi go mahjong bridge backgammon crosswords'
 ).split(' ');
 
 export const FORUM_CATEGORIES = (
