@@ -57,13 +57,13 @@ export async function pickSamples(db: Queryable): Promise<Samples> {
   ).catch(() =>
     one<string>(db, 'user', `SELECT from_user_id AS v FROM relationships GROUP BY 1 ORDER BY count(*) DESC LIMIT 1`),
   );
-  // an interest and a city held by about 0.2% and 0.5% of profiles: selective, as searches that page through an
-  // index are (for a value most profiles share, walking the primary key and filtering is cheaper)
+  // an interest and a city held by about 0.05% and 0.5% of profiles: selective, as searches that page through an
+  // index are (for a value many profiles share, walking the primary key and filtering is cheaper: see queries.ts)
   const interest = await one<string>(
     db,
     'interest',
     `WITH f AS (SELECT e AS v, count(*) AS n FROM profiles, jsonb_array_elements_text(interests) e GROUP BY e)
-     SELECT v FROM f ORDER BY abs(n - (SELECT count(*) FROM profiles) * 0.002), v LIMIT 1`,
+     SELECT v FROM f ORDER BY abs(n - (SELECT count(*) FROM profiles) * 0.0005), v LIMIT 1`,
   );
   const place = await db.query<{ state: string; city: string }>(
     `SELECT location_state AS state, location_city AS city FROM profiles WHERE location_state IS NOT NULL
