@@ -59,6 +59,31 @@ export const presentMessage = (m: Row<'Message'>) => ({
   version: v(m.version),
 });
 
+/** A messages row as raw SQL returns it (snake_case). */
+export interface MessageRow {
+  id: string;
+  created_at: Date;
+  room_id: string | null;
+  conversation_id: string | null;
+  sender_id: string;
+  type: string;
+  content: string;
+  edited_at: Date | null;
+  version: bigint;
+}
+
+export const presentMessageRow = (m: MessageRow) => ({
+  id: m.id,
+  createdAt: m.created_at,
+  roomId: m.room_id,
+  conversationId: m.conversation_id,
+  senderId: m.sender_id,
+  type: m.type,
+  content: m.content,
+  editedAt: m.edited_at,
+  version: v(m.version),
+});
+
 export const presentStatus = (s: Row<'StatusUpdate'>) => ({
   id: s.id,
   createdAt: s.createdAt,

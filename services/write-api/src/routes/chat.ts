@@ -4,7 +4,16 @@ import { forbidden, notFound, ApiError } from '../errors.ts';
 import { assertNotBlocked, assertParticipant, assertRoomMember, assertUserExists } from '../guards.ts';
 import type { AnyRoute } from '../http.ts';
 import { route, uuid } from '../http.ts';
-import { presentMessage, presentRoom } from '../present.ts';
+import type { MessageRow } from '../present.ts';
+import type { Tx } from '../write-tx.ts';
+import { presentMessage, presentMessageRow, presentRoom } from '../present.ts';
+
+/** Nothing matched "this id, sent by you": say which half failed. */
+async function whyNotMine(tx: Tx, messageId: string, verb: string): Promise<never> {
+  const exists = await tx.$queryRaw<unknown[]>`SELECT 1 FROM messages WHERE id = ${messageId}::uuid`;
+  if (exists.length === 0) throw notFound('message', 'messageId');
+  throw forbidden('NOT_YOURS', `only the sender may ${verb} a message`);
+}
 
 const roomParams = z.strictObject({ roomId: uuid('roomId') });
 const conversationParams = z.strictObject({ conversationId: uuid('conversationId') });
@@ -70,9 +79,16 @@ export const chatRoutes: AnyRoute[] = [
     body: z.strictObject({ content, type: z.enum(['TEXT', 'IMAGE']).default('TEXT') }),
     responses: { 201: 'sent', 403: 'NOT_A_MEMBER', 404: 'no such room' },
     handler: async ({ params, body, userId, tx }) => {
-      await assertRoomMember(tx, params.roomId, userId);
-      const message = await tx.message.create({ data: { roomId: params.roomId, senderId: userId, ...body } });
-      return { status: 201, body: presentMessage(message) };
+      // the hottest write: membership check and insert in one statement (one round trip); only when nothing was
+      // inserted do we look up why (no such room, or not a member)
+      const [row] = await tx.$queryRaw<MessageRow[]>`
+        INSERT INTO messages (room_id, sender_id, type, content)
+        SELECT ${params.roomId}::uuid, ${userId}::uuid, ${body.type}::message_type, ${body.content}
+         WHERE EXISTS (SELECT 1 FROM room_members WHERE room_id = ${params.roomId}::uuid AND user_id = ${userId}::uuid)
+        RETURNING id, created_at, room_id, conversation_id, sender_id, type, content, edited_at, version`;
+      if (!row) await assertRoomMember(tx, params.roomId, userId); // throws 404 or 403
+      if (!row) throw new Error('unreachable: the membership check passed but nothing was inserted');
+      return { status: 201, body: presentMessageRow(row) };
     },
   }),
   route({
@@ -135,14 +151,14 @@ export const chatRoutes: AnyRoute[] = [
     body: z.strictObject({ content }),
     responses: { 200: 'edited', 403: 'NOT_YOURS', 404: 'no such message' },
     handler: async ({ params, body, userId, tx }) => {
-      const found = await tx.message.findFirst({ where: { id: params.messageId } });
-      if (!found) throw notFound('message', 'messageId');
-      if (found.senderId !== userId) throw forbidden('NOT_YOURS', 'only the sender may edit a message');
-      const message = await tx.message.update({
-        where: { id_createdAt: { id: found.id, createdAt: found.createdAt } },
-        data: { content: body.content, editedAt: new Date() },
-      });
-      return { status: 200, body: presentMessage(message) };
+      // by id alone: the partition key (created_at) is not the client's to know; timestamps have microseconds,
+      // which a JavaScript Date would round away, so rows are never matched on them from here
+      const [row] = await tx.$queryRaw<MessageRow[]>`
+        UPDATE messages SET content = ${body.content}, edited_at = now()
+         WHERE id = ${params.messageId}::uuid AND sender_id = ${userId}::uuid
+        RETURNING id, created_at, room_id, conversation_id, sender_id, type, content, edited_at, version`;
+      if (!row) await whyNotMine(tx, params.messageId, 'edit');
+      return { status: 200, body: presentMessageRow(row as MessageRow) };
     },
   }),
   route({
@@ -153,10 +169,9 @@ export const chatRoutes: AnyRoute[] = [
     params: messageParams,
     responses: { 204: 'deleted', 403: 'NOT_YOURS', 404: 'no such message' },
     handler: async ({ params, userId, tx }) => {
-      const found = await tx.message.findFirst({ where: { id: params.messageId } });
-      if (!found) throw notFound('message', 'messageId');
-      if (found.senderId !== userId) throw forbidden('NOT_YOURS', 'only the sender may delete a message');
-      await tx.message.delete({ where: { id_createdAt: { id: found.id, createdAt: found.createdAt } } });
+      const deleted = await tx.$executeRaw`
+        DELETE FROM messages WHERE id = ${params.messageId}::uuid AND sender_id = ${userId}::uuid`;
+      if (deleted === 0) await whyNotMine(tx, params.messageId, 'delete');
       return { status: 204, body: null };
     },
   }),
