@@ -2,14 +2,16 @@
  * Fills a database with a generated, skewed, realistic world for benchmarks and plan tests.
  *
  *   node bench/generate.ts [--scale tiny|small|medium|large|full] [--seed N] [--now ISO]
- *                          [--db NAME [--reset] | --url URL] [--jobs N]
+ *                          [--db NAME [--reset] | --url URL] [--jobs N] [--defer-indexes]
  *                          [--users N --rooms N --conversations N --messages N --status-updates N --threads N
  *                           --forum-posts N]   (explicit counts override the scale's)
  *
  * --db NAME creates that database (as the superuser of BGC_PG_URL) and sets it up like production: roles,
  * privileges, migrations, partitions; --reset drops it first. Without --db, --url (default: the migrator on the
  * platform database, BGC_DB_MIGRATOR_URL) must point at a migrated database with no users yet. Progress goes to
- * stderr, the report (rows and seconds per table) to stdout.
+ * stderr, the report (rows and seconds per table) to stdout. --defer-indexes (only with --db) drops the secondary
+ * indexes, unique constraints and foreign keys for the load and rebuilds them after (src/defer.ts); by default
+ * everything stays in place, as in production.
  */
 import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
@@ -28,6 +30,7 @@ const { values: args } = parseArgs({
     reset: { type: 'boolean', default: false },
     url: { type: 'string' },
     jobs: { type: 'string', default: '3' },
+    'defer-indexes': { type: 'boolean', default: false },
     users: { type: 'string' },
     rooms: { type: 'string' },
     conversations: { type: 'string' },
@@ -60,6 +63,7 @@ const now = args.now ? Date.parse(args.now) : Date.now();
 if (Number.isNaN(now)) throw new Error(`--now must be an ISO timestamp, got ${args.now}`);
 const world = makeWorld(int('seed', args.seed, 42), now, counts);
 
+if (args['defer-indexes'] && !args.db) throw new Error('--defer-indexes only with --db (a database of its own)');
 const url = args.db ? await prepareDatabase(args.db, { reset: args.reset }) : (args.url ?? defaultMigratorUrl());
 const err = (s: string) => process.stderr.write(`${s}\n`);
 err(`generating scale ${args.scale} (seed ${world.seed}) into ${redactUrl(url)}: ${JSON.stringify(world.counts)}`);
@@ -83,6 +87,7 @@ const report = await generate({
   url,
   world,
   jobs: int('jobs', args.jobs, 3),
+  deferIndexes: args['defer-indexes'],
   log: err,
   onStart: (total) => bar.start(total, 0, { rate: 0, tables: '' }),
   onRows: (n, active) => {
@@ -104,5 +109,5 @@ for (const t of report.tables) {
   );
 }
 process.stdout.write(
-  `total ${rows.toLocaleString('en-US')} rows in ${report.seconds.toFixed(1)} s (${Math.round(rows / report.seconds).toLocaleString('en-US')} rows/s, ANALYZE ${report.analyzeSeconds.toFixed(1)} s)\n`,
+  `total ${rows.toLocaleString('en-US')} rows in ${report.seconds.toFixed(1)} s (${Math.round(rows / report.seconds).toLocaleString('en-US')} rows/s${report.rebuildSeconds === null ? '' : `, rebuilding indexes and keys ${report.rebuildSeconds.toFixed(1)} s`}, ANALYZE ${report.analyzeSeconds.toFixed(1)} s)\n`,
 );

@@ -1,12 +1,14 @@
 /**
  * Fills a migrated, empty database with a generated world (see world.ts and the model-*.ts files): forum
  * categories first, then every partition the history needs (maintainPartitions with `since` = the oldest row, so
- * nothing piles into DEFAULT), then every table by COPY with all indexes and foreign keys in place, three streams
- * at a time on their own connections, and ANALYZE at the end.
+ * nothing piles into DEFAULT), then every table by COPY with all indexes and foreign keys in place (or, with
+ * deferIndexes, rebuilt afterwards), in up to three streams on their own connections, and ANALYZE at the end.
  */
 import pg from 'pg';
 import { maintainPartitions } from '@bgc/db/partitions';
 import { copyRows } from './copy.ts';
+import type { Deferred } from './defer.ts';
+import { dropSecondary, rebuildSecondary } from './defer.ts';
 import * as chat from './model-chat.ts';
 import * as feed from './model-feed.ts';
 import * as people from './model-people.ts';
@@ -24,6 +26,8 @@ export interface GenerateReport {
   tables: TableLoad[];
   seconds: number;
   analyzeSeconds: number;
+  /** With deferIndexes: the time spent rebuilding indexes, unique constraints and foreign keys. */
+  rebuildSeconds: number | null;
 }
 
 export interface GenerateOptions {
@@ -32,6 +36,8 @@ export interface GenerateOptions {
   /** Parallel COPY streams (connections); 1 loads the tables one after another. */
   jobs?: number;
   chunkRows?: number;
+  /** Drop secondary indexes, unique constraints and foreign keys for the load and rebuild them after (defer.ts). */
+  deferIndexes?: boolean;
   /** Progress: the expected total once, then rows as they are sent and the tables in flight. */
   onStart?: (expectedRows: number) => void;
   onRows?: (n: number, active: readonly string[]) => void;
@@ -115,6 +121,15 @@ export async function generate(opts: GenerateOptions): Promise<GenerateReport> {
     const since = new Date(Math.min(historyStart(w), w.now - 400 * DAY) - 31 * DAY);
     const parts = await maintainPartitions(main, { since });
     log(`partitions: ${parts.created.length} created from ${since.toISOString().slice(0, 10)}`);
+    let deferred: Deferred | null = null;
+    if (opts.deferIndexes) {
+      deferred = await dropSecondary(
+        main,
+        ANALYZED.filter((t) => t !== 'forum_categories'),
+      );
+      const n = deferred.indexes.length + deferred.uniques.length + deferred.foreignKeys.length;
+      log(`deferred ${n} indexes and constraints until the rows are in`);
+    }
     await load(main, 'users', people.USER_COLUMNS, people.users(w));
 
     // three independent chains after users: each on its own connection when jobs > 1
@@ -150,11 +165,16 @@ export async function generate(opts: GenerateOptions): Promise<GenerateReport> {
       await Promise.all(clients.slice(1).map((c) => c.end()));
     }
 
+    let rebuildSeconds: number | null = null;
+    if (deferred) {
+      log('rebuilding indexes, unique constraints and foreign keys');
+      rebuildSeconds = (await rebuildSecondary(main, deferred, log)).seconds;
+    }
     const a0 = performance.now();
     log('ANALYZE');
     await main.query(`ANALYZE ${ANALYZED.join(', ')}`);
     const analyzeSeconds = (performance.now() - a0) / 1000;
-    return { tables, seconds: (performance.now() - started) / 1000, analyzeSeconds };
+    return { tables, seconds: (performance.now() - started) / 1000, analyzeSeconds, rebuildSeconds };
   } finally {
     await main.end();
   }
