@@ -10,7 +10,7 @@ import { openTestContext, type TestContext } from '@bgc/testkit/context';
 import { generate } from '../../../bench/src/generate.ts';
 import { makeWorld } from '../../../bench/src/world.ts';
 import { decodeCursor } from './cursor.ts';
-import { estimateTableRows, estimateTotal, history, peopleByNamePrefix } from './page.ts';
+import { estimateTableRows, estimateTotal, friends, history, homeFeed, peopleByNamePrefix } from './page.ts';
 import { explain, partitionsKept, planProblems } from './plan.ts';
 import { estimates, productionQueries, roomHistoryOffset, run } from './queries.ts';
 import { pickSamples, sampleParams, type Samples } from './samples.ts';
@@ -113,5 +113,61 @@ describe('keyset pages', () => {
     const total = await estimateTableRows(db, 'messages');
     expect(total).toBeGreaterThan(PLAN_SCALE.messages * 0.9);
     expect(total).toBeLessThan(PLAN_SCALE.messages * 1.1);
+  });
+});
+
+describe('home feed and friends semantics', () => {
+  test('friends see FRIENDS posts, followers only PUBLIC ones, blocks hide, strangers never appear', async () => {
+    const u = (n: number) => `00000000-0000-4000-8000-0000000000${String(n).padStart(2, '0')}`;
+    const [viewer, friend, incomingFriend, followed, blocked, blocker, stranger, pending] = [
+      1, 2, 3, 4, 5, 6, 7, 8,
+    ].map(u);
+    await db.query(
+      `INSERT INTO users (id, email, name, password_hash)
+       SELECT id, 'feed' || i || '@example.com', 'Feed ' || i, 'x' FROM unnest($1::uuid[]) WITH ORDINALITY AS t(id, i)`,
+      [[viewer, friend, incomingFriend, followed, blocked, blocker, stranger, pending]],
+    );
+    await db.query(
+      `INSERT INTO relationships (from_user_id, to_user_id, type, status, created_at) VALUES
+         ($1, $2, 'FRIEND', 'ACCEPTED', now() - interval '3 days'),
+         ($3, $1, 'FRIEND', 'ACCEPTED', now() - interval '2 days'),
+         ($1, $4, 'FOLLOW', 'ACCEPTED', now()),
+         ($1, $5, 'FRIEND', 'ACCEPTED', now()), ($1, $5, 'BLOCK', 'ACCEPTED', now()),
+         ($6, $1, 'FRIEND', 'ACCEPTED', now()), ($6, $1, 'BLOCK', 'ACCEPTED', now()),
+         ($1, $7, 'BLOCK', 'ACCEPTED', now()),
+         ($1, $8, 'FRIEND', 'PENDING', now())`,
+      [viewer, friend, incomingFriend, followed, blocked, blocker, stranger, pending],
+    );
+    const authors = [viewer, friend, incomingFriend, followed, blocked, blocker, stranger, pending];
+    await db.query(
+      `INSERT INTO status_updates (author_id, content, visibility, created_at)
+       SELECT a, v::text || ' by ' || a, v, now() - (i || ' hours')::interval
+         FROM unnest($1::uuid[]) WITH ORDINALITY AS t(a, i), unnest(ARRAY['PUBLIC', 'FRIENDS']::visibility[]) v`,
+      [authors],
+    );
+    const feed = await homeFeed(db, viewer, { limit: 50 });
+    const seen = feed.items.map((r) => `${r.visibility} ${r.author_id}`).sort();
+    expect(seen).toEqual(
+      [
+        `FRIENDS ${viewer}`,
+        `PUBLIC ${viewer}`,
+        `FRIENDS ${friend}`,
+        `PUBLIC ${friend}`,
+        `FRIENDS ${incomingFriend}`,
+        `PUBLIC ${incomingFriend}`,
+        `PUBLIC ${followed}`,
+      ].sort(),
+    );
+    // newest first, and a page of 2 continues where it stopped
+    const p1 = await homeFeed(db, viewer, { limit: 2 });
+    const p2 = await homeFeed(db, viewer, { limit: 5, cursor: p1.next });
+    expect([...p1.items, ...p2.items].map((r) => r.id)).toEqual(feed.items.map((r) => r.id));
+
+    const f1 = await friends(db, viewer, { limit: 1 });
+    const f2 = await friends(db, viewer, { limit: 5, cursor: f1.next });
+    // accepted friendships in both directions, newest first, not the pending one (a block hides posts, the
+    // friendship edge itself is the write API's to remove)
+    expect([...f1.items, ...f2.items].map((f) => f.id)).toEqual([blocker, blocked, incomingFriend, friend]);
+    expect(f2.hasNext).toBe(false);
   });
 });
