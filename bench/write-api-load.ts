@@ -1,0 +1,191 @@
+/**
+ * Message sends through the write API, as clients would send them: wrk (C, Debian) holds N connections open and
+ * posts to random rooms as random members, for a fixed time per concurrency level. Beside it, in the same run:
+ * the most server connections Postgres saw (sampled every 200 ms), and the ceiling of the same transaction sent
+ * straight to PgBouncer by pgbench, so the HTTP figures can be read against what the database alone does.
+ *
+ *   node bench/write-api-load.ts [--url http://127.0.0.1:23000] [--connections 50,1000] [--duration 20]
+ *
+ * Needs the stack and the write API running (./bgc start) and wrk (apt-get install wrk).
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import { databaseEnv } from '@bgc/config/database';
+import { loadEnv } from '@bgc/config/env';
+import { infraEnv } from '@bgc/config/infra';
+
+const { values: args } = parseArgs({
+  options: {
+    url: { type: 'string', default: 'http://127.0.0.1:23000' },
+    connections: { type: 'string', default: '50,1000' },
+    duration: { type: 'string', default: '20' },
+    users: { type: 'string', default: '200' },
+    rooms: { type: 'string', default: '50' },
+  },
+});
+const infra = loadEnv(infraEnv);
+const log = (s: string) => process.stderr.write(`${s}\n`);
+
+function need(bin: string, pkg: string) {
+  try {
+    execFileSync('which', [bin], { stdio: 'ignore' });
+  } catch {
+    throw new Error(`${bin} is missing: apt-get install -y ${pkg}`);
+  }
+}
+
+async function post<T>(p: string, body: unknown, token?: string): Promise<T> {
+  const res = await fetch(`${args.url}${p}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: JSON.stringify(body),
+  });
+  if (!res.ok) throw new Error(`${p}: ${res.status} ${await res.text()}`);
+  return (await res.json()) as T;
+}
+
+/** Users, rooms, memberships; returns (token, room) pairs a member may post to. */
+async function setUp(): Promise<[string, string][]> {
+  const stamp = Date.now();
+  const users: string[] = [];
+  for (let i = 0; i < Number(args.users); i++) {
+    const r = await post<{ token: string }>('/v1/auth/signup', {
+      email: `load.${stamp}.${i}@example.com`,
+      password: 'load-test-password',
+      name: `Load ${i}`,
+    });
+    users.push(r.token);
+    if (i % 50 === 49) log(`  ${i + 1} users`);
+  }
+  const rooms: string[] = [];
+  for (let i = 0; i < Number(args.rooms); i++) {
+    rooms.push((await post<{ id: string }>('/v1/rooms', { name: `load ${stamp} ${i}` }, users[0])).id);
+  }
+  const pairs: [string, string][] = [];
+  for (const [i, token] of users.entries()) {
+    for (let k = 0; k < 3; k++) {
+      const room = rooms[(i * 7 + k * 13) % rooms.length] ?? '';
+      await post(`/v1/rooms/${room}/join`, {}, token);
+      pairs.push([token, room]);
+    }
+  }
+  return pairs;
+}
+
+function luaScript(pairs: [string, string][]): string {
+  const rows = pairs.map(([t, r]) => `{"${t}","${r}"}`).join(',\n');
+  return `local pairs = {\n${rows}\n}
+request = function()
+  local p = pairs[math.random(#pairs)]
+  return wrk.format("POST", "/v1/rooms/" .. p[2] .. "/messages",
+    {["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. p[1]}, '{"content":"load test message"}')
+end
+done = function(s, latency, _)
+  io.write(string.format("RESULT %d %d %d %d %d %d %d\\n", s.requests, s.duration, latency:percentile(50),
+    latency:percentile(95), latency:percentile(99), s.errors.status,
+    s.errors.connect + s.errors.read + s.errors.write + s.errors.timeout))
+end
+`;
+}
+
+/** The most client backends Postgres had on the app database while `work` ran. */
+async function peakServerConnections<T>(work: Promise<T>): Promise<{ result: T; peak: number }> {
+  const admin = new pg.Client({ connectionString: infra.PG_URL });
+  await admin.connect();
+  let peak = 0;
+  let running = true;
+  const sampling = (async () => {
+    while (running) {
+      const r = await admin.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'client backend'`,
+      );
+      peak = Math.max(peak, r.rows[0]?.n ?? 0);
+      await new Promise((res) => setTimeout(res, 200));
+    }
+  })();
+  try {
+    return { result: await work, peak };
+  } finally {
+    running = false;
+    await sampling;
+    await admin.end();
+  }
+}
+
+function run(cmd: string, argv: string[], env: NodeJS.ProcessEnv = {}): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} exited with ${code}\n${out}`))));
+  });
+}
+
+async function pgbenchCeiling(pair: [string, string], seconds: number): Promise<string> {
+  const [, room] = pair;
+  const admin = new pg.Client({ connectionString: infra.PG_URL });
+  await admin.connect();
+  const member = await admin.query<{ user_id: string }>('SELECT user_id FROM room_members WHERE room_id = $1 LIMIT 1', [
+    room,
+  ]);
+  await admin.end();
+  const script = path.join(os.tmpdir(), 'bgc-send-message.sql');
+  fs.writeFileSync(
+    script,
+    `BEGIN;
+SELECT pg_logical_emit_message(true, 'otel.traceparent', '00-00000000000000000000000000000001-0000000000000001-01');
+INSERT INTO messages (room_id, sender_id, type, content) SELECT '${room}', '${member.rows[0]?.user_id}', 'TEXT', 'pgbench'
+ WHERE EXISTS (SELECT 1 FROM room_members WHERE room_id = '${room}' AND user_id = '${member.rows[0]?.user_id}');
+COMMIT;
+SELECT pg_current_wal_lsn();
+`,
+  );
+  const writer = new URL(loadEnv({ DB_WRITER_URL: databaseEnv.DB_WRITER_URL }).DB_WRITER_URL);
+  const out = await run(
+    'pgbench',
+    ['-n', '-M', 'simple', '-c', '50', '-j', '2', '-T', String(seconds), '-f', script]
+      .concat(['-h', writer.hostname, '-p', writer.port, '-U', decodeURIComponent(writer.username)])
+      .concat([writer.pathname.slice(1)]),
+    { PGPASSWORD: decodeURIComponent(writer.password) },
+  ).catch((err: Error) => err.message);
+  return /tps = ([\d.]+)/.exec(out)?.[1] ?? `failed: ${out.slice(0, 200)}`;
+}
+
+need('wrk', 'wrk');
+need('pgbench', 'postgresql-contrib');
+log(`setting up ${args.users} users and ${args.rooms} rooms through ${args.url}`);
+const pairs = await setUp();
+const lua = path.join(os.tmpdir(), 'bgc-write-api-load.lua');
+fs.writeFileSync(lua, luaScript(pairs));
+const rows: string[] = [];
+for (const c of args.connections.split(',').map(Number)) {
+  log(`wrk: ${c} connections for ${args.duration} s`);
+  const { result, peak } = await peakServerConnections(
+    run('wrk', ['-t', '2', '-c', String(c), '-d', `${args.duration}s`, '--timeout', '10s', '-s', lua, args.url]),
+  );
+  const m = /RESULT (\d+) (\d+) (\d+) (\d+) (\d+) (\d+) (\d+)/.exec(result);
+  if (!m) throw new Error(`no result from wrk:\n${result}`);
+  const [requests, micros, p50, p95, p99, non2xx, socketErrors] = m.slice(1).map<number>(Number);
+  const rps = (requests ?? 0) / ((micros ?? 1) / 1e6);
+  rows.push(
+    `| ${c} | ${rps.toFixed(0)} | ${((p50 ?? 0) / 1000).toFixed(1)} | ${((p95 ?? 0) / 1000).toFixed(1)} | ` +
+      `${((p99 ?? 0) / 1000).toFixed(1)} | ${non2xx} | ${socketErrors} | ${peak} |`,
+  );
+}
+const ceiling = await pgbenchCeiling(pairs[0] ?? ['', ''], 10);
+process.stdout.write(`
+method: wrk -t2 (C), closed loop, ${args.duration} s per level, POST /v1/rooms/:id/messages as a random member of a
+random room (${pairs.length} member/room pairs); latency from wrk's histogram; peak = most client backends on the
+app database in pg_stat_activity, sampled every 200 ms; everything on this ${os.cpus().length}-core machine.
+
+| connections | requests/s | p50 ms | p95 ms | p99 ms | non-2xx | socket errors | peak server connections |
+| --- | --- | --- | --- | --- | --- | --- | --- |
+${rows.join('\n')}
+
+ceiling: pgbench, the same transaction (emit traceparent, insert-if-member, commit, read the WAL position) straight
+to PgBouncer, 50 clients, 10 s: ${ceiling} tps
+`);
