@@ -74,9 +74,9 @@ export const ACCOUNTS_MS = 3 * 365 * DAY;
 export const DM_SHARE = 0.3;
 
 /** Entity kinds, so ids of different tables never collide. */
-export const KIND = { user: 1, room: 2, conversation: 3, relationship: 4, category: 5, thread: 6 } as const;
+export const KIND = { user: 1, room: 2, conversation: 3, category: 5, thread: 6 } as const;
 /** Salts for the time-ordered ids of the history tables. */
-export const SALT = { message: 11, status: 12, post: 13 } as const;
+export const SALT = { message: 11, status: 12, post: 13, relationship: 14 } as const;
 
 export interface World {
   readonly seed: number;
@@ -96,7 +96,12 @@ export function makeWorld(seed: number, now: number, counts: Counts): World {
 export const userId = (w: World, k: number) => entityUuid(w.seed, KIND.user, k);
 export const roomId = (w: World, r: number) => entityUuid(w.seed, KIND.room, r);
 export const conversationId = (w: World, c: number) => entityUuid(w.seed, KIND.conversation, c);
-export const relationshipId = (w: World, n: number) => entityUuid(w.seed, KIND.relationship, n);
+/**
+ * Relationship ids are time-ordered (v7) in load order, as an application minting v7 ids writes them: the primary
+ * key then fills from its right edge. Scattered v4 ids made this the slowest table to load at the large scale
+ * (12k rows/s, each insert touching a random leaf of a growing index).
+ */
+export const relationshipId = (w: World, n: number) => timeUuid(w.seed ^ SALT.relationship, w.now - ACCOUNTS_MS + n, n);
 export const categoryId = (w: World, n: number) => entityUuid(w.seed, KIND.category, n);
 export const threadId = (w: World, t: number) => entityUuid(w.seed, KIND.thread, t);
 export const historyId = (w: World, salt: number, ms: number, n: number) => timeUuid(w.seed ^ salt, ms, n);

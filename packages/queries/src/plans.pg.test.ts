@@ -120,8 +120,15 @@ describe('home feed and friends semantics', () => {
   test('friends see FRIENDS posts, followers only PUBLIC ones, blocks hide, strangers never appear', async () => {
     const u = (n: number) => `00000000-0000-4000-8000-0000000000${String(n).padStart(2, '0')}`;
     const [viewer, friend, incomingFriend, followed, blocked, blocker, stranger, pending] = [
-      1, 2, 3, 4, 5, 6, 7, 8,
-    ].map(u);
+      u(1),
+      u(2),
+      u(3),
+      u(4),
+      u(5),
+      u(6),
+      u(7),
+      u(8),
+    ] as const;
     await db.query(
       `INSERT INTO users (id, email, name, password_hash)
        SELECT id, 'feed' || i || '@example.com', 'Feed ' || i, 'x' FROM unnest($1::uuid[]) WITH ORDINALITY AS t(id, i)`,

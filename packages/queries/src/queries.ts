@@ -7,7 +7,8 @@
  * - Keyset pagination everywhere but roomHistoryOffset (kept only to benchmark against): `(sort, id) < ($t, $id)`
  *   as a row comparison the B-tree can seek to, ORDER BY the same columns as the index, LIMIT n + 1 to learn
  *   `hasNext` without counting (cursor.ts). A first page passes the sentinel cursor (FIRST_DESC / FIRST_ASC) to
- *   the same query, except for the history pages, which have first-page variants as the spec has.
+ *   the same query; the chat histories have first-page variants (as the spec has) and the feed's first cursor is
+ *   "now", so that their upper time bound prunes the future partitions too.
  * - Timestamps come back twice: as a Date and as `cursor_t`, the exact text with microseconds for the cursor.
  * - History tables are partitioned by time. A query that pages back through one takes a lower time bound
  *   (`since`) besides the cursor: with both bounds known when the statement is planned, pruning keeps only the
