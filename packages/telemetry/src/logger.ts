@@ -19,16 +19,24 @@ const REDACT = [
   '*.passwordHash',
 ];
 
+/**
+ * Lines are written asynchronously in 4 KiB batches (a synchronous write per request line cost the write API
+ * about a third of its throughput); `logger.flush()` on shutdown writes what is buffered.
+ */
 export function createLogger(opts: { service: string; level: string }): Logger {
-  return pino({
-    level: opts.level,
-    base: { service: opts.service },
-    redact: { paths: REDACT, censor: '[redacted]' },
-    timestamp: pino.stdTimeFunctions.isoTime,
-    formatters: { level: (label) => ({ level: label }) },
-    mixin() {
-      const span = trace.getActiveSpan()?.spanContext();
-      return span ? { trace_id: span.traceId, span_id: span.spanId } : {};
+  const destination = pino.destination({ dest: 1, sync: false, minLength: 4096 });
+  return pino(
+    {
+      level: opts.level,
+      base: { service: opts.service },
+      redact: { paths: REDACT, censor: '[redacted]' },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+      mixin() {
+        const span = trace.getActiveSpan()?.spanContext();
+        return span ? { trace_id: span.traceId, span_id: span.spanId } : {};
+      },
     },
-  });
+    destination,
+  );
 }

@@ -86,6 +86,7 @@ export class PartitionMaintainer implements Service {
       }
     } finally {
       server.close();
+      this.#logger.flush();
     }
   }
 

@@ -68,6 +68,7 @@ export class WriteApi implements Service {
     await this.#db.prisma.$disconnect();
     await this.#db.pool.end();
     this.#logger.info('stopped');
+    this.#logger.flush();
   }
 
   stop(): Promise<void> {
