@@ -2,6 +2,7 @@
  * Where the shared infrastructure is: the variables every service and test reads. Defaults point at the local
  * stack (see local-stack.ts), so nothing needs setting for local use.
  */
+import { z } from 'zod';
 import { envTypes, loadEnv, secret } from './env.ts';
 import { LOCAL_CREDENTIALS as C, LOCAL_HOST as H, LOCAL_PORTS as P } from './local-stack.ts';
 
@@ -22,6 +23,8 @@ export const infraEnv = {
   JAEGER_URL: envTypes.url(['http', 'https'], `http://${H}:${P.jaegerQuery}`),
   PROMETHEUS_URL: envTypes.url(['http', 'https'], `http://${H}:${P.prometheus}`),
   LOG_LEVEL: envTypes.oneOf(['trace', 'debug', 'info', 'warn', 'error', 'fatal'], 'info'),
+  /** Share of new traces recorded, 0 to 1 (requests that arrive with a sampled traceparent always are). */
+  TRACE_SAMPLE_RATIO: z.coerce.number().min(0).max(1).default(1).describe('a number from 0 to 1'),
 };
 
 export type InfraConfig = ReturnType<typeof loadInfraConfig>;

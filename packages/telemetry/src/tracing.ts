@@ -9,12 +9,17 @@ import { ExpressInstrumentation } from '@opentelemetry/instrumentation-express';
 import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
 import { PgInstrumentation } from '@opentelemetry/instrumentation-pg';
 import { NodeSDK } from '@opentelemetry/sdk-node';
-import { BatchSpanProcessor } from '@opentelemetry/sdk-trace';
+import { BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler } from '@opentelemetry/sdk-trace';
 
 export interface TracingOptions {
   serviceName: string;
   /** OTLP/HTTP base URL; `/v1/traces` is appended. */
   otlpUrl: string;
+  /**
+   * Share of new traces recorded (1 = all). A request that arrives with a sampled traceparent is always recorded,
+   * so a trace is never cut in the middle of the pipeline.
+   */
+  sampleRatio?: number;
 }
 
 export interface Tracing {
@@ -25,6 +30,7 @@ export interface Tracing {
 export function startTracing(opts: TracingOptions): Tracing {
   const sdk = new NodeSDK({
     serviceName: opts.serviceName,
+    sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(opts.sampleRatio ?? 1) }),
     // batches spans off the request path; shutdown() flushes what is left
     spanProcessors: [
       new BatchSpanProcessor({
@@ -35,7 +41,8 @@ export function startTracing(opts: TracingOptions): Tracing {
     instrumentations: [
       new HttpInstrumentation({ ignoreIncomingRequestHook: (req) => req.url === '/metrics' || req.url === '/healthz' }),
       new ExpressInstrumentation(),
-      new PgInstrumentation({ enhancedDatabaseReporting: false }),
+      // a span per query inside a request; none for pool checkouts, none for queries outside a trace
+      new PgInstrumentation({ enhancedDatabaseReporting: false, ignoreConnectSpans: true, requireParentSpan: true }),
     ],
   });
   sdk.start();

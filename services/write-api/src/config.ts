@@ -16,6 +16,7 @@ export const writeApiEnv = {
   /** Request bodies larger than this are refused with 413. */
   WRITE_API_BODY_LIMIT_BYTES: envTypes.positiveInt(64 * 1024),
   OTLP_URL: infraEnv.OTLP_URL,
+  TRACE_SAMPLE_RATIO: infraEnv.TRACE_SAMPLE_RATIO,
   LOG_LEVEL: infraEnv.LOG_LEVEL,
 };
 
