@@ -296,10 +296,10 @@ SELECT ${person}, u.id::text AS cursor_t
  LIMIT $3`,
 );
 
-/** People in a state, by city then id (profiles_location_idx (location_state, location_city) gives city order). */
+/** People in a state, by city then id: a range read of profiles_location_keyset_idx (location_state, location_city, user_id). */
 export const searchByState = query<[state: string, afterCity: string, afterUserId: Uuid, limit: number], PersonRow>(
   'search_by_state',
-  { indexes: ['profiles_location_idx', 'users_pkey'] },
+  { indexes: ['profiles_location_keyset_idx', 'users_pkey'] },
   `
 SELECT ${person}, p.location_city AS cursor_t
   FROM profiles p JOIN users u ON u.id = p.user_id
@@ -308,10 +308,10 @@ SELECT ${person}, p.location_city AS cursor_t
  LIMIT $4`,
 );
 
-/** People in a city of a state, by id: profiles_location_idx equality on both columns. */
+/** People in a city of a state, by id: profiles_location_keyset_idx, equality on both columns, then the id range. */
 export const searchByCity = query<[state: string, city: string, afterUserId: Uuid, limit: number], PersonRow>(
   'search_by_city',
-  { indexes: ['profiles_location_idx', 'users_pkey'] },
+  { indexes: ['profiles_location_keyset_idx', 'users_pkey'] },
   `
 SELECT ${person}, u.id::text AS cursor_t
   FROM profiles p JOIN users u ON u.id = p.user_id
