@@ -44,8 +44,11 @@ const project: Record<string, { shape: EnvShape; port?: string; bind?: string }>
   // `./bgc db setup`: packages/db/src/cli.ts reads the role URLs and the superuser's BGC_PG_URL
   migrate: { shape: { ...databaseEnv, PG_URL: infraEnv.PG_URL } },
   'write-api': { shape: writeApiEnv, port: 'WRITE_API_PORT', bind: 'WRITE_API_HOST' },
-  // binds 127.0.0.1 only: it has no setting for the address yet
-  'partition-maintainer': { shape: maintainerEnv, port: 'PARTITION_MAINTAINER_METRICS_PORT' },
+  'partition-maintainer': {
+    shape: maintainerEnv,
+    port: 'PARTITION_MAINTAINER_METRICS_PORT',
+    bind: 'PARTITION_MAINTAINER_HOST',
+  },
 };
 
 function envOf(service: string): Record<string, string> {

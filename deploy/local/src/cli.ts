@@ -1,4 +1,5 @@
 /** `./bgc stack up|down|status|logs|reset` and `./bgc start`. */
+import { parseArgs } from 'node:util';
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -62,7 +63,12 @@ async function main(argv: string[]): Promise<number> {
       return rows.every((r) => r.health.ok) ? 0 : 3;
     }
     case 'logs': {
-      const name = rest.find((a) => !a.startsWith('-'));
+      const { values: opts, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: { n: { type: 'string', short: 'n', default: '100' }, f: { type: 'boolean', short: 'f' } },
+      });
+      const name = positionals[0];
       if (!name) {
         out(`logs in ${LOG_DIR}: ${components.map((c) => c.name).join(', ')}`);
         return 0;
@@ -72,8 +78,7 @@ async function main(argv: string[]): Promise<number> {
         out(`no log for "${name}" at ${file}; components: ${components.map((c) => c.name).join(', ')}`);
         return 2;
       }
-      const n = rest[rest.indexOf('-n') + 1] ?? '100';
-      const args = rest.includes('-f') ? ['-n', n, '-F', file] : ['-n', n, file];
+      const args = opts.f ? ['-n', opts.n, '-F', file] : ['-n', opts.n, file];
       return spawnSync('tail', args, { stdio: 'inherit' }).status ?? 1;
     }
     default:

@@ -19,6 +19,8 @@ export const maintainerEnv = {
   DB_MIGRATOR_URL: databaseEnv.DB_MIGRATOR_URL,
   PARTITION_MAINTAINER_INTERVAL_SECONDS: envTypes.positiveInt(3600),
   PARTITION_MAINTAINER_METRICS_PORT: envTypes.port(23090),
+  /** 0.0.0.0 in a container, so Prometheus and the published port reach /metrics */
+  PARTITION_MAINTAINER_HOST: envTypes.oneOf(['127.0.0.1', '0.0.0.0', '::'], '127.0.0.1'),
   LOG_LEVEL: infraEnv.LOG_LEVEL,
 };
 
@@ -73,7 +75,9 @@ export class PartitionMaintainer implements Service {
           res.end(text);
         });
     });
-    await new Promise<void>((r) => server.listen(this.#config.PARTITION_MAINTAINER_METRICS_PORT, '127.0.0.1', r));
+    await new Promise<void>((r) =>
+      server.listen(this.#config.PARTITION_MAINTAINER_METRICS_PORT, this.#config.PARTITION_MAINTAINER_HOST, r),
+    );
     try {
       while (!this.#abort.signal.aborted) {
         await this.pass().catch((err: unknown) => {

@@ -2,6 +2,7 @@
 import { OpenAPIRegistry, OpenApiGeneratorV31 } from '@asteasolutions/zod-to-openapi';
 import express from 'express';
 import type { NextFunction, Request, Response } from 'express';
+import type pg from 'pg';
 import type { Registry } from 'prom-client';
 import type { Logger } from '@bgc/telemetry/logger';
 import { authenticator } from './auth.ts';
@@ -15,11 +16,14 @@ import { chatRoutes } from './routes/chat.ts';
 import { forumRoutes } from './routes/forum.ts';
 import { relationshipRoutes } from './routes/relationships.ts';
 import { statusRoutes } from './routes/status.ts';
+import { WalPositionReader } from './wal-position.ts';
 
 export const allRoutes = [...accountRoutes, ...relationshipRoutes, ...chatRoutes, ...statusRoutes, ...forumRoutes];
 
 export interface AppDeps {
   prisma: Db;
+  /** the pool under `prisma` */
+  pool: pg.Pool;
   registry: Registry;
   metrics: Metrics;
   logger: Logger;
@@ -61,6 +65,8 @@ export function createApp(deps: AppDeps) {
   const auth = authenticator(deps.prisma, { cacheSeconds: 10, cacheEntries: 100_000 });
   const routeDeps = {
     prisma: deps.prisma,
+    pool: deps.pool,
+    positions: new WalPositionReader(deps.pool),
     settings: deps.settings,
     acquireTimeoutMs: deps.settings.acquireTimeoutMs,
     authenticate: auth.authenticate,

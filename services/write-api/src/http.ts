@@ -9,9 +9,13 @@ import type { NextFunction, Request, Response, Router } from 'express';
 import { trace } from '@opentelemetry/api';
 import { z } from 'zod';
 import { ApiError } from './errors.ts';
-import type { Answer, Tx } from './write-tx.ts';
-import { IdempotencyKeyReused, requestHash, writeTx } from './write-tx.ts';
+import type pg from 'pg';
+import type { Answer, Tx, WriteOutcome } from './write-tx.ts';
+import { currentTraceparent, IdempotencyKeyReused, requestHash, writeTx } from './write-tx.ts';
 import type { Db } from './db.ts';
+import type { OneStatement } from './one-statement.ts';
+import { runOneStatement } from './one-statement.ts';
+import type { WalPositionReader } from './wal-position.ts';
 
 extendZodWithOpenApi(z);
 
@@ -41,6 +45,13 @@ export interface RouteDef<P extends z.ZodType, B extends z.ZodType> {
   /** Status codes this route answers with besides the generic errors, for the document. */
   responses: Record<number, string>;
   handler: (ctx: RouteContext<z.output<P>, z.output<B>>) => Promise<Answer>;
+  /**
+   * The same write as one statement, for the hottest routes (`one-statement.ts`): used when the request has no
+   * Idempotency-Key; when it answers undefined (nothing written), `handler` runs and says why.
+   */
+  oneStatement?: (
+    ctx: Pick<RouteContext<z.output<P>, z.output<B>>, 'params' | 'body' | 'userId'>,
+  ) => OneStatement<pg.QueryResultRow>;
 }
 
 /** A route with its types erased, for lists of routes; `route()` checks each definition first. */
@@ -55,6 +66,9 @@ export function route<P extends z.ZodType = z.ZodObject, B extends z.ZodType = z
 
 export interface Deps {
   prisma: Db;
+  /** the pool under `prisma`, for one-statement writes */
+  pool: pg.Pool;
+  positions: WalPositionReader;
   settings: Settings;
   acquireTimeoutMs: number;
   authenticate: (req: Request) => Promise<string>;
@@ -126,24 +140,42 @@ export function mount(router: Router, registry: OpenAPIRegistry, deps: Deps, rou
         key && route.auth && route.method === 'post'
           ? { userId, key, requestHash: requestHash(req.method, req.originalUrl, rawBody) }
           : undefined;
-      const outcome = await writeTx(deps.prisma, { idempotency, acquireTimeoutMs: deps.acquireTimeoutMs }, (tx) =>
-        route.handler({
-          params: params.data,
-          body: body.data,
-          settings: deps.settings,
-          forgetToken: deps.forgetToken,
-          userId,
-          tx,
-          req,
-        }),
-      ).catch((err: unknown) => {
-        if (err instanceof IdempotencyKeyReused) {
-          throw new ApiError(422, 'IDEMPOTENCY_KEY_REUSED', 'this Idempotency-Key was used for a different request', {
-            field: 'Idempotency-Key',
+      const fast =
+        route.oneStatement && !idempotency
+          ? await runOneStatement(
+              deps.pool,
+              currentTraceparent(),
+              route.oneStatement({ params: params.data, body: body.data, userId }),
+            )
+          : undefined;
+      const outcome: WriteOutcome = fast
+        ? { ...fast, replayed: false, lsn: await deps.positions.afterCommit() }
+        : await writeTx(
+            deps.prisma,
+            { idempotency, acquireTimeoutMs: deps.acquireTimeoutMs, positions: deps.positions },
+            (tx) =>
+              route.handler({
+                params: params.data,
+                body: body.data,
+                settings: deps.settings,
+                forgetToken: deps.forgetToken,
+                userId,
+                tx,
+                req,
+              }),
+          ).catch((err: unknown) => {
+            if (err instanceof IdempotencyKeyReused) {
+              throw new ApiError(
+                422,
+                'IDEMPOTENCY_KEY_REUSED',
+                'this Idempotency-Key was used for a different request',
+                {
+                  field: 'Idempotency-Key',
+                },
+              );
+            }
+            throw err;
           });
-        }
-        throw err;
-      });
       res.setHeader('Commit-LSN', outcome.lsn);
       if (outcome.replayed) res.setHeader('Idempotent-Replayed', 'true');
       if (outcome.status === 204) res.status(204).end();

@@ -3,7 +3,8 @@ import type { Prisma } from '@bgc/db/prisma';
 
 type Row<T extends keyof Prisma.TypeMap['model']> = Prisma.TypeMap['model'][T]['payload']['scalars'];
 
-const v = (version: bigint) => Number(version);
+// Prisma reads bigint columns as bigint, node-postgres as decimal strings
+const v = (version: bigint | string) => Number(version);
 
 export const presentUser = (u: Row<'User'>) => ({
   id: u.id,
@@ -69,7 +70,7 @@ export interface MessageRow {
   type: string;
   content: string;
   edited_at: Date | null;
-  version: bigint;
+  version: bigint | string;
 }
 
 export const presentMessageRow = (m: MessageRow) => ({

@@ -30,6 +30,7 @@ export class WriteApi implements Service {
     const registry = createRegistry(this.name);
     const app = createApp({
       prisma: this.#db.prisma,
+      pool: this.#db.pool,
       registry,
       metrics: createMetrics(registry, this.#db.pool),
       logger: this.#logger,

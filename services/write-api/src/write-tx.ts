@@ -8,11 +8,13 @@
  *  3. stores the answer with the key, atomically with the writes;
  *  4. after commit, reads the WAL position, which the response carries so reads can wait for a replica that has
  *     replayed it (read-your-writes).
+ * The hottest routes also have a one-statement form (`one-statement.ts`) for requests without an Idempotency-Key.
  */
 import crypto from 'node:crypto';
 import { context, propagation } from '@opentelemetry/api';
 import type { Prisma } from '@bgc/db/prisma';
 import type { Db } from './db.ts';
+import type { WalPositionReader } from './wal-position.ts';
 
 export type Tx = Prisma.TransactionClient;
 
@@ -39,7 +41,7 @@ export function requestHash(method: string, path: string, body: unknown): string
     .digest('hex');
 }
 
-function currentTraceparent(): string | undefined {
+export function currentTraceparent(): string | undefined {
   const carrier: Record<string, string> = {};
   propagation.inject(context.active(), carrier);
   return carrier.traceparent;
@@ -47,7 +49,7 @@ function currentTraceparent(): string | undefined {
 
 export async function writeTx(
   prisma: Db,
-  opts: { idempotency?: Idempotency | undefined; acquireTimeoutMs: number },
+  opts: { idempotency?: Idempotency | undefined; acquireTimeoutMs: number; positions: WalPositionReader },
   work: (tx: Tx) => Promise<Answer>,
 ): Promise<WriteOutcome> {
   const idem = opts.idempotency;
@@ -83,6 +85,5 @@ export async function writeTx(
     { maxWait: opts.acquireTimeoutMs, timeout: 10_000 },
   );
   // after the commit, so that a replica that has replayed this position sees every row written above
-  const [position] = await prisma.$queryRaw<{ lsn: string }[]>`SELECT pg_current_wal_lsn()::text AS lsn`;
-  return { ...result, lsn: position?.lsn ?? '0/0' };
+  return { ...result, lsn: await opts.positions.afterCommit() };
 }

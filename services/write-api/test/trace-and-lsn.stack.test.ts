@@ -63,6 +63,24 @@ describe('write-api: the trace goes into the WAL; the commit position comes back
       expect(message).toMatch(new RegExp(`content:00-${traceId}-[0-9a-f]{16}-01`));
       expect(sameTx.indexOf(message ?? '')).toBeLessThan(sameTx.indexOf(insert?.data ?? ''));
 
+      // a refused send (not a member) writes nothing to the WAL, not even its trace message
+      const bob = await signUp(api, 'Bob');
+      const refusedTraceId = crypto.randomBytes(16).toString('hex');
+      const refused = await api.post(
+        `/v1/rooms/${room.body.id}/messages`,
+        { content: 'not a member' },
+        {
+          token: bob.token,
+          headers: { traceparent: `00-${refusedTraceId}-${crypto.randomBytes(8).toString('hex')}-01` },
+        },
+      );
+      expect(refused.status).toBe(403);
+      const after = await admin.query<{ data: string }>(
+        `SELECT data FROM pg_logical_slot_get_changes($1, NULL, NULL)`,
+        [slot],
+      );
+      expect(after.rows.filter((c) => c.data.includes(refusedTraceId) || c.data.includes('not a member'))).toEqual([]);
+
       // and Jaeger has the request's spans, the database's among them
       const names = await jaegerTrace(ctx.urls.jaegerUrl, traceId, [
         'write-api:POST /v1/rooms/:roomId/messages',
