@@ -204,6 +204,15 @@ describe('schema', () => {
       'status_updates',
       'users',
     ]);
+    // every column of every published table, except the password hashes
+    const columns = await db.query<{ tablename: string; attnames: string[] }>(
+      `SELECT tablename, attnames FROM pg_publication_tables WHERE pubname = 'bgc_cdc'`,
+    );
+    const users = columns.rows.find((r) => r.tablename === 'users')?.attnames ?? [];
+    expect(users).toContain('email');
+    expect(users).not.toContain('password_hash');
+    const profiles = columns.rows.find((r) => r.tablename === 'profiles')?.attnames ?? [];
+    expect(profiles).toContain('bio');
   });
 
   test('every update raises the row version; bad rows are refused by constraints', async () => {

@@ -155,6 +155,23 @@ export async function openTestContext(name: string, options: TestContextOptions 
       await kadmin.disconnect();
       const dropper = new pg.Client({ connectionString: withDatabase(stack.pgUrl, 'postgres') });
       await dropper.connect();
+      // a database with logical replication slots cannot be dropped, not even WITH (FORCE): stop their readers first
+      await dropper.query(
+        `SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE database = $1 AND active_pid IS NOT NULL`,
+        [database],
+      );
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await dropper.query(
+            `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = $1`,
+            [database],
+          );
+          break;
+        } catch (err) {
+          if (attempt >= 50) throw err; // "slot is active": its walsender is still exiting
+          await setTimeout(100);
+        }
+      }
       await dropper.query(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
       await dropper.end();
     },

@@ -1,0 +1,200 @@
+/**
+ * pgoutput messages → Kafka records in Debezium's envelope (`@bgc/events/envelope`), one transaction at a time.
+ * Pure: no I/O, so every rule is here to read: keys are primary keys (read from the catalog, since under
+ * REPLICA IDENTITY FULL pgoutput flags every column as key); a delete is followed by a tombstone; a primary-key
+ * change becomes delete + tombstone + create; an unchanged TOASTed value the WAL does not carry is `UNAVAILABLE`;
+ * each event's `sequence` is (commit LSN, index in the transaction).
+ */
+import type { Pgoutput } from 'pg-logical-replication';
+import type { ChangeEvent, Op, Row, TransactionEvent } from '@bgc/events/envelope';
+import { encodeSequence, lsnToBigInt, UNAVAILABLE } from '@bgc/events/envelope';
+import { tableTopic, transactionTopic } from '@bgc/events/topics';
+
+export const TRACEPARENT_PREFIX = 'otel.traceparent';
+
+export interface OutRecord {
+  topic: string;
+  key: string;
+  value: string | null;
+  /** the transaction the record belongs to (its span adds the traceparent header) */
+  txn: OpenTransaction;
+}
+
+export interface OpenTransaction {
+  xid: number;
+  commitLsn: bigint;
+  commitLsnText: string;
+  commitTimeMs: number;
+  /** events so far (the index of the next one is this + 1) */
+  events: number;
+  perTable: Map<string, number>;
+  /** from the write API's `pg_logical_emit_message(true, 'otel.traceparent', …)` */
+  traceparent: string | undefined;
+}
+
+export interface CommittedTransaction {
+  txn: OpenTransaction;
+  commitEndLsn: string;
+}
+
+export interface BuilderOptions {
+  topicPrefix: string;
+  database: string;
+  connectorVersion: string;
+  /** primary-key columns by `schema.table` */
+  primaryKeys: ReadonlyMap<string, readonly string[]>;
+  now?: () => number;
+}
+
+export class ChangeEventBuilder {
+  readonly #opts: BuilderOptions;
+  readonly #now: () => number;
+  #txn: OpenTransaction | undefined;
+
+  constructor(opts: BuilderOptions) {
+    this.#opts = opts;
+    this.#now = opts.now ?? Date.now;
+  }
+
+  get openTransaction(): OpenTransaction | undefined {
+    return this.#txn;
+  }
+
+  /** The records one pgoutput message becomes, and the transaction it committed, if it was a COMMIT. */
+  handle(lsn: string, msg: Pgoutput.Message): { records: OutRecord[]; committed?: CommittedTransaction } {
+    switch (msg.tag) {
+      case 'begin':
+        this.#txn = {
+          xid: msg.xid,
+          commitLsn: lsnToBigInt(msg.commitLsn ?? '0/0'),
+          commitLsnText: msg.commitLsn ?? '0/0',
+          commitTimeMs: Number(BigInt(msg.commitTime as bigint) / 1000n),
+          events: 0,
+          perTable: new Map(),
+          traceparent: undefined,
+        };
+        return { records: [] };
+      case 'message':
+        if (this.#txn && msg.transactional && msg.prefix === TRACEPARENT_PREFIX) {
+          this.#txn.traceparent = Buffer.from(msg.content).toString('utf8');
+        }
+        return { records: [] };
+      case 'insert':
+        return { records: this.#row(lsn, msg.relation, 'c', null, msg.new) };
+      case 'update':
+        return { records: this.#update(lsn, msg) };
+      case 'delete':
+        return { records: this.#row(lsn, msg.relation, 'd', msg.old ?? msg.key, null) };
+      case 'commit': {
+        const txn = this.#requireTxn('commit');
+        this.#txn = undefined;
+        const records = txn.events > 0 ? [this.#boundary(txn, 'END')] : [];
+        return { records, committed: { txn, commitEndLsn: msg.commitEndLsn ?? txn.commitLsnText } };
+      }
+      default:
+        // relation and type messages only feed the parser's cache; origin is unused; truncate is refused upstream
+        return { records: [] };
+    }
+  }
+
+  #requireTxn(what: string): OpenTransaction {
+    if (!this.#txn) throw new Error(`pgoutput ${what} outside a transaction: the stream is out of step`);
+    return this.#txn;
+  }
+
+  #update(lsn: string, msg: Pgoutput.MessageUpdate): OutRecord[] {
+    const oldRow = msg.old ?? msg.key;
+    const pk = this.#primaryKey(msg.relation);
+    if (oldRow && pk.some((c) => oldRow[c] !== undefined && !sameValue(oldRow[c], msg.new[c]))) {
+      // the key changed: consumers of the old key see it deleted (and compacted away), the new key created
+      return [...this.#row(lsn, msg.relation, 'd', oldRow, null), ...this.#row(lsn, msg.relation, 'c', null, msg.new)];
+    }
+    return this.#row(lsn, msg.relation, 'u', msg.old, msg.new);
+  }
+
+  #row(lsn: string, rel: Pgoutput.MessageRelation, op: Op, before: Row | null, after: Row | null): OutRecord[] {
+    const txn = this.#requireTxn(rel.name);
+    const records: OutRecord[] = [];
+    if (txn.events === 0) records.push(this.#boundary(txn, 'BEGIN'));
+    const collection = `${rel.schema}.${rel.name}`;
+    txn.events += 1;
+    const perTable = (txn.perTable.get(collection) ?? 0) + 1;
+    txn.perTable.set(collection, perTable);
+    const topic = tableTopic(this.#opts.topicPrefix, rel.schema, rel.name);
+    const key = JSON.stringify(this.#keyOf(rel, (after ?? before) as Row));
+    const event: ChangeEvent = {
+      before: before ? complete(rel, before, op === 'd' ? 'key-only' : 'full') : null,
+      after: after ? complete(rel, after, 'full') : null,
+      source: {
+        version: this.#opts.connectorVersion,
+        connector: 'postgresql',
+        name: this.#opts.topicPrefix,
+        ts_ms: txn.commitTimeMs,
+        snapshot: 'false',
+        db: this.#opts.database,
+        sequence: encodeSequence(txn.commitLsn, txn.events),
+        schema: rel.schema,
+        table: rel.name,
+        txId: txn.xid,
+        lsn: Number(lsnToBigInt(lsn)),
+        xmin: null,
+      },
+      op,
+      ts_ms: this.#now(),
+      transaction: { id: `${txn.xid}:${txn.commitLsn}`, total_order: txn.events, data_collection_order: perTable },
+    };
+    records.push({ topic, key, value: JSON.stringify(event), txn });
+    // compaction removes the key once it sees a null value
+    if (op === 'd') records.push({ topic, key, value: null, txn });
+    return records;
+  }
+
+  #boundary(txn: OpenTransaction, status: 'BEGIN' | 'END'): OutRecord {
+    const id = `${txn.xid}:${txn.commitLsn}`;
+    const event: TransactionEvent = {
+      status,
+      id,
+      event_count: status === 'END' ? txn.events : null,
+      data_collections:
+        status === 'END'
+          ? [...txn.perTable].map(([data_collection, event_count]) => ({ data_collection, event_count }))
+          : null,
+      ts_ms: txn.commitTimeMs,
+    };
+    return {
+      topic: transactionTopic(this.#opts.topicPrefix),
+      key: JSON.stringify({ id }),
+      value: JSON.stringify(event),
+      txn,
+    };
+  }
+
+  #primaryKey(rel: Pgoutput.MessageRelation): readonly string[] {
+    const pk = this.#opts.primaryKeys.get(`${rel.schema}.${rel.name}`);
+    if (pk && pk.length > 0) return pk;
+    if (rel.replicaIdentity !== 'full' && rel.keyColumns.length > 0) return rel.keyColumns;
+    throw new Error(`${rel.schema}.${rel.name} has no primary key: give it one before publishing it`);
+  }
+
+  #keyOf(rel: Pgoutput.MessageRelation, row: Row): Row {
+    return Object.fromEntries(this.#primaryKey(rel).map((c) => [c, row[c] ?? null]));
+  }
+}
+
+/**
+ * Every column of the relation, in order. `undefined` from the parser is a value the WAL does not carry: an
+ * unchanged TOASTed column (full rows) or a non-key column of a key-only old row (dropped from `before`).
+ */
+function complete(rel: Pgoutput.MessageRelation, row: Row, shape: 'full' | 'key-only'): Row {
+  const out: Row = {};
+  for (const { name } of rel.columns) {
+    const value = row[name];
+    if (value !== undefined) out[name] = value;
+    else if (shape === 'full') out[name] = UNAVAILABLE;
+  }
+  return out;
+}
+
+function sameValue(a: unknown, b: unknown): boolean {
+  return a === b || JSON.stringify(a) === JSON.stringify(b);
+}

@@ -1,0 +1,115 @@
+/**
+ * Sends records to Kafka in the order they came from the WAL, and says which transactions are durable.
+ *
+ * Records collect in a batch; a batch goes when it reaches `batchBytes` or `lingerMs` after a transaction ended in
+ * it. Batches are chained: each is sent only after the one before it was acknowledged by every in-sync replica
+ * (idempotent producer, acks=-1), so Kafka receives them in WAL order and per-key order holds across retries. A
+ * transaction is durable once the batch holding its last record is acknowledged, and then so is every earlier one:
+ * `onDurable` gets the transactions' commit-end LSNs in commit order, the watermark the caller acknowledges to
+ * Postgres. After a failed batch nothing later is sent and nothing more becomes durable; the caller restarts from the
+ * slot, which re-delivers from the last acknowledged commit.
+ */
+import type { Message, Producer, TopicMessages } from 'kafkajs';
+
+export interface Durable<M> {
+  marks: M[];
+}
+
+interface Batch<M> {
+  topics: Map<string, Message[]>;
+  bytes: number;
+  records: number;
+  marks: M[];
+}
+
+const emptyBatch = <M>(): Batch<M> => ({ topics: new Map(), bytes: 0, records: 0, marks: [] });
+
+export class OrderedPublisher<M> {
+  readonly #producer: Producer;
+  readonly #opts: { batchBytes: number; lingerMs: number };
+  readonly #onDurable: (marks: M[]) => void;
+  #batch: Batch<M> = emptyBatch();
+  /** resolves when every batch taken so far has been sent (or skipped after a failure) */
+  #tail: Promise<void> = Promise.resolve();
+  #unsent = 0;
+  #inFlightBytes = 0;
+  #failure: { error: unknown } | undefined;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(producer: Producer, opts: { batchBytes: number; lingerMs: number }, onDurable: (marks: M[]) => void) {
+    this.#producer = producer;
+    this.#opts = opts;
+    this.#onDurable = onDurable;
+  }
+
+  /** Bytes taken but not yet acknowledged by Kafka. */
+  get inFlightBytes(): number {
+    return this.#inFlightBytes + this.#batch.bytes;
+  }
+
+  get failure(): unknown {
+    return this.#failure?.error;
+  }
+
+  /** Adds a record; waits while a full batch is queued behind the one in flight (backpressure). */
+  async push(topic: string, message: Message): Promise<void> {
+    this.#throwIfFailed();
+    const list = this.#batch.topics.get(topic);
+    if (list) list.push(message);
+    else this.#batch.topics.set(topic, [message]);
+    this.#batch.bytes += message.key ? message.key.length : 0;
+    this.#batch.bytes += message.value ? message.value.length : 0;
+    this.#batch.records += 1;
+    if (this.#batch.bytes >= this.#opts.batchBytes) {
+      const sent = this.#take();
+      // one batch in flight and one waiting is enough to keep Kafka busy; beyond that, stop reading the WAL
+      if (this.#unsent > 2) await sent;
+    }
+  }
+
+  /** Marks a point (a committed transaction): durable once everything pushed before it is. */
+  mark(mark: M): void {
+    this.#batch.marks.push(mark);
+    this.#timer ??= setTimeout(() => void this.#take(), this.#opts.lingerMs);
+  }
+
+  /** Sends what is pending and waits for every batch; throws if one failed. */
+  async drain(): Promise<void> {
+    await this.#take();
+    this.#throwIfFailed();
+  }
+
+  #throwIfFailed() {
+    if (this.#failure) throw this.#failure.error as Error;
+  }
+
+  /** Queues the current batch behind the ones taken before; resolves when it is sent. */
+  #take(): Promise<void> {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    const batch = this.#batch;
+    if (batch.records === 0 && batch.marks.length === 0) return this.#tail;
+    this.#batch = emptyBatch();
+    this.#unsent += 1;
+    this.#inFlightBytes += batch.bytes;
+    this.#tail = this.#tail.then(() => this.#send(batch));
+    return this.#tail;
+  }
+
+  async #send(batch: Batch<M>): Promise<void> {
+    try {
+      if (this.#failure) return; // never send past a gap
+      if (batch.records > 0) {
+        const topicMessages: TopicMessages[] = [...batch.topics].map(([topic, messages]) => ({ topic, messages }));
+        await this.#producer.sendBatch({ topicMessages, acks: -1 });
+      }
+      // durable in Kafka: only now may these transactions be acknowledged to Postgres
+      if (batch.marks.length > 0) this.#onDurable(batch.marks);
+    } catch (error) {
+      this.#failure = { error };
+    } finally {
+      this.#unsent -= 1;
+      this.#inFlightBytes -= batch.bytes;
+    }
+  }
+}

@@ -1,0 +1,258 @@
+/**
+ * The CDC service: the primary's WAL (pgoutput, from a named slot) into Kafka as Debezium change events, at least
+ * once and in order. The stream is a pull loop over the replication messages; each record is handed to the ordered
+ * publisher, and only transactions Kafka has acknowledged (with everything before them) are acknowledged to
+ * Postgres. A broken stream is reopened from the slot's confirmed position, never from what this process had read.
+ */
+import http from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Kafka, logLevel, Partitioners } from 'kafkajs';
+import type { Producer } from 'kafkajs';
+import pg from 'pg';
+import { LogicalReplicationService, PgoutputPlugin } from 'pg-logical-replication';
+import type { Pgoutput } from 'pg-logical-replication';
+import { bigIntToLsn, lsnToBigInt } from '@bgc/events/envelope';
+import type { Service } from '@bgc/runtime/service';
+import { createLogger } from '@bgc/telemetry/logger';
+import { createRegistry } from '@bgc/telemetry/metrics';
+import { Channel } from './channel.ts';
+import type { CommittedTransaction } from './change-events.ts';
+import { ChangeEventBuilder } from './change-events.ts';
+import type { CdcConfig } from './config.ts';
+import type { CdcMetrics } from './metrics.ts';
+import { createCdcMetrics } from './metrics.ts';
+import { OrderedPublisher } from './ordered-publisher.ts';
+import { installTypeParsers } from './pg-values.ts';
+import { CdcError, ensureSlot, ensureTopics, publishedTables } from './source-setup.ts';
+import { TransactionSpans } from './transaction-spans.ts';
+
+const CONNECTOR_VERSION = '1.0.0';
+const HEARTBEAT_PREFIX = 'bgc.cdc.heartbeat';
+
+/**
+ * What to send Postgres for "everything up to this commit-end LSN is durable". The library reports `lsn + 1` as
+ * written/flushed, and decoding skips a transaction whose commit record starts before the confirmed position; the
+ * next transaction's commit record may start exactly at this commit's end, so we report the byte before it.
+ */
+const lastByteOf = (commitEndLsn: string) => bigIntToLsn(lsnToBigInt(commitEndLsn) - 1n);
+
+export class CdcService implements Service {
+  readonly name = 'cdc';
+  readonly #config: CdcConfig;
+  readonly #abort = new AbortController();
+  readonly #logger;
+  readonly #registry = createRegistry('cdc');
+  readonly #slotPool: pg.Pool;
+  readonly #metrics: CdcMetrics;
+  readonly #spans = new TransactionSpans();
+  #publisher: OrderedPublisher<CommittedTransaction> | undefined;
+  #server: http.Server | undefined;
+  /** commit-end LSN up to which Kafka holds everything; what the slot is acknowledged to */
+  durableLsn = '0/0';
+
+  constructor(config: CdcConfig) {
+    this.#config = config;
+    this.#logger = createLogger({ service: this.name, level: config.LOG_LEVEL });
+    this.#slotPool = new pg.Pool({ connectionString: config.DB_CDC_URL, max: 1, application_name: 'cdc-metrics' });
+    this.#metrics = createCdcMetrics(this.#registry, this.#slotPool, config.CDC_SLOT, () => {
+      return this.#publisher?.inFlightBytes ?? 0;
+    });
+    installTypeParsers();
+  }
+
+  /** The address of /metrics and /healthz once run() has started. */
+  async listening(): Promise<string> {
+    this.#server ??= http.createServer((req, res) => {
+      if (req.url === '/healthz') {
+        res.end('{"ok":true}');
+        return;
+      }
+      this.#registry
+        .metrics()
+        .then((text) => res.setHeader('content-type', this.#registry.contentType).end(text))
+        .catch(() => res.writeHead(500).end());
+    });
+    if (!this.#server.listening) {
+      await new Promise<void>((resolve) =>
+        this.#server?.listen(this.#config.CDC_METRICS_PORT, this.#config.CDC_HOST, resolve),
+      );
+    }
+    const address = this.#server.address() as { address: string; port: number };
+    return `http://${address.address}:${address.port}`;
+  }
+
+  async run(): Promise<void> {
+    this.#logger.info({ url: await this.listening() }, 'listening');
+    const kafka = new Kafka({
+      clientId: 'bgc-cdc',
+      brokers: this.#config.KAFKA_BROKERS,
+      logLevel: logLevel.WARN,
+      retry: { retries: 8, initialRetryTime: 200, maxRetryTime: 5000 },
+    });
+    // idempotent: a retried batch is written once; one request in flight: a retry cannot overtake. Retries never
+    // run out: while Kafka is away the stream waits (the WAL stays in the slot) rather than skip anything
+    const producer = kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+      createPartitioner: Partitioners.DefaultPartitioner,
+      retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 200, maxRetryTime: 5000 },
+    });
+    await producer.connect();
+    let backoff = 250;
+    try {
+      while (!this.#abort.signal.aborted) {
+        try {
+          await this.#streamOnce(kafka, producer);
+          backoff = 250;
+        } catch (err) {
+          this.#spans.abandonAll('stream restarted');
+          const code = err instanceof CdcError ? err.code : 'STREAM_FAILED';
+          if (err instanceof CdcError && !err.retryable) {
+            this.#logger.fatal({ err, code }, err.message);
+            throw err;
+          }
+          if (this.#abort.signal.aborted) break;
+          this.#metrics.restarts.inc({ code });
+          this.#logger.warn({ err, code, retryInMs: backoff }, 'stream broke; reopening from the slot');
+          await sleep(backoff, undefined, { signal: this.#abort.signal }).catch(() => undefined);
+          backoff = Math.min(backoff * 2, 30_000);
+        }
+      }
+    } finally {
+      await producer.disconnect();
+      await this.#slotPool.end();
+      this.#server?.close();
+      this.#logger.info({ durableLsn: this.durableLsn }, 'stopped');
+      this.#logger.flush();
+    }
+  }
+
+  stop(): Promise<void> {
+    this.#abort.abort();
+    return Promise.resolve();
+  }
+
+  async #streamOnce(kafka: Kafka, producer: Producer): Promise<void> {
+    const cfg = this.#config;
+    const db = new pg.Client({ connectionString: cfg.DB_CDC_URL, application_name: 'cdc' });
+    await db.connect();
+    const timers: NodeJS.Timeout[] = [];
+    let replication: LogicalReplicationService | undefined;
+    try {
+      const tables = await publishedTables(db, cfg.CDC_PUBLICATION);
+      const slot = await ensureSlot(db, cfg.CDC_SLOT);
+      const admin = kafka.admin();
+      await admin.connect();
+      const created = await ensureTopics(admin, {
+        prefix: cfg.CDC_TOPIC_PREFIX,
+        partitions: cfg.CDC_TOPIC_PARTITIONS,
+        historyRetentionMs: cfg.CDC_HISTORY_RETENTION_HOURS * 3600 * 1000,
+        tables,
+      }).finally(() => admin.disconnect());
+      this.durableLsn = slot.confirmedFlushLsn;
+      this.#logger.info(
+        { slot: cfg.CDC_SLOT, slotCreated: slot.created, from: slot.confirmedFlushLsn, topicsCreated: created },
+        'streaming',
+      );
+
+      const builder = new ChangeEventBuilder({
+        topicPrefix: cfg.CDC_TOPIC_PREFIX,
+        database: (await db.query<{ db: string }>('SELECT current_database() AS db')).rows[0]?.db ?? '',
+        connectorVersion: CONNECTOR_VERSION,
+        primaryKeys: new Map(tables.map((t) => [`${t.schema}.${t.table}`, t.primaryKey])),
+      });
+      const service = new LogicalReplicationService(
+        { connectionString: cfg.DB_CDC_URL, options: '-c TimeZone=UTC -c DateStyle=ISO' },
+        // no auto-ack and no library timer: it would acknowledge what was received, not what Kafka holds
+        { acknowledge: { auto: false, timeoutSeconds: 0 }, flowControl: { enabled: true } },
+      );
+      replication = service;
+      const acknowledge = () => {
+        if (this.durableLsn !== '0/0') void service.acknowledge(lastByteOf(this.durableLsn));
+      };
+      const channel = new Channel<{ lsn: string; msg: Pgoutput.Message }>(512);
+      let lastHeard = Date.now();
+      service.on('data', (lsn: string, msg: Pgoutput.Message) => channel.push({ lsn, msg }));
+      service.on('heartbeat', (_lsn, _time, shouldRespond) => {
+        lastHeard = Date.now();
+        if (shouldRespond) acknowledge();
+      });
+      service.on('error', (err) => channel.fail(err));
+      const onAbort = () => channel.close();
+      this.#abort.signal.addEventListener('abort', onAbort, { once: true });
+
+      const publisher = new OrderedPublisher<CommittedTransaction>(
+        producer,
+        { batchBytes: cfg.CDC_BATCH_BYTES, lingerMs: cfg.CDC_LINGER_MS },
+        (marks) => {
+          const now = Date.now();
+          for (const { txn, commitEndLsn } of marks) {
+            this.durableLsn = commitEndLsn;
+            this.#spans.durable(txn);
+            if (txn.events > 0) {
+              this.#metrics.transactions.inc();
+              this.#metrics.commitToKafka.observe(Math.max(0, now - txn.commitTimeMs) / 1000);
+            }
+          }
+          this.#metrics.durableLsn.set(Number(lsnToBigInt(this.durableLsn)));
+          acknowledge();
+        },
+      );
+      this.#publisher = publisher;
+
+      // a transactional message on a timer: an idle database still produces commits, so the slot advances
+      timers.push(
+        setInterval(() => {
+          db.query(`SELECT pg_logical_emit_message(true, $1, now()::text)`, [HEARTBEAT_PREFIX]).catch((err: unknown) =>
+            this.#logger.warn({ err }, 'heartbeat failed'),
+          );
+        }, cfg.CDC_HEARTBEAT_MS),
+      );
+      // status updates (the server drops a silent receiver after wal_sender_timeout) and the watchdog
+      timers.push(
+        setInterval(() => {
+          acknowledge();
+          if (Date.now() - lastHeard > cfg.CDC_WATCHDOG_MS) {
+            channel.fail(new CdcError('STREAM_SILENT', `no WAL for ${cfg.CDC_WATCHDOG_MS} ms`, { retryable: true }));
+          }
+        }, 2000),
+      );
+      const plugin = new PgoutputPlugin({ protoVersion: 1, publicationNames: [cfg.CDC_PUBLICATION], messages: true });
+      // from the slot's confirmed position (a position of our own; never the library's last received one)
+      service.subscribe(plugin, cfg.CDC_SLOT, slot.confirmedFlushLsn).then(
+        () => channel.close(),
+        (err: unknown) => channel.fail(err),
+      );
+
+      for await (const { lsn, msg } of channel) {
+        lastHeard = Date.now();
+        if (msg.tag === 'truncate') {
+          this.#metrics.truncates.inc();
+          this.#logger.error(
+            { tables: msg.relations.map((r) => r.name) },
+            'TRUNCATE is not published: rebuild the consumers of these tables from a snapshot',
+          );
+          continue;
+        }
+        const { records, committed } = builder.handle(lsn, msg);
+        for (const r of records) {
+          const table = r.topic.slice(r.topic.lastIndexOf('.') + 1);
+          await publisher.push(r.topic, { key: r.key, value: r.value, headers: this.#spans.headersFor(r.txn, table) });
+          if (r.value !== null && msg.tag !== 'commit') this.#metrics.events.inc({ table, op: msg.tag });
+        }
+        if (committed) publisher.mark(committed);
+      }
+      // stopped, or the server ended the stream: what was read goes to Kafka and is acknowledged before we let go
+      await publisher.drain();
+      acknowledge();
+      if (!this.#abort.signal.aborted) {
+        throw new CdcError('STREAM_ENDED', 'the server ended the replication stream', { retryable: true });
+      }
+    } finally {
+      timers.forEach((t) => clearInterval(t));
+      await replication?.destroy().catch(() => undefined);
+      await db.end().catch(() => undefined);
+    }
+  }
+}
