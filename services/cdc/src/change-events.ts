@@ -30,6 +30,8 @@ export interface OpenTransaction {
   perTable: Map<string, number>;
   /** from the write API's `pg_logical_emit_message(true, 'otel.traceparent', …)` */
   traceparent: string | undefined;
+  /** the table of the first change (names the transaction's span) */
+  firstTable: string | undefined;
 }
 
 export interface CommittedTransaction {
@@ -72,6 +74,7 @@ export class ChangeEventBuilder {
           events: 0,
           perTable: new Map(),
           traceparent: undefined,
+          firstTable: undefined,
         };
         return { records: [] };
       case 'message':
@@ -115,7 +118,10 @@ export class ChangeEventBuilder {
   #row(lsn: string, rel: Pgoutput.MessageRelation, op: Op, before: Row | null, after: Row | null): OutRecord[] {
     const txn = this.#requireTxn(rel.name);
     const records: OutRecord[] = [];
-    if (txn.events === 0) records.push(this.#boundary(txn, 'BEGIN'));
+    if (txn.events === 0) {
+      txn.firstTable = rel.name;
+      records.push(this.#boundary(txn, 'BEGIN'));
+    }
     const collection = `${rel.schema}.${rel.name}`;
     txn.events += 1;
     const perTable = (txn.perTable.get(collection) ?? 0) + 1;

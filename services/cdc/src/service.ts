@@ -238,7 +238,7 @@ export class CdcService implements Service {
         const { records, committed } = builder.handle(lsn, msg);
         for (const r of records) {
           const table = r.topic.slice(r.topic.lastIndexOf('.') + 1);
-          await publisher.push(r.topic, { key: r.key, value: r.value, headers: this.#spans.headersFor(r.txn, table) });
+          await publisher.push(r.topic, { key: r.key, value: r.value, headers: this.#spans.headersFor(r.txn) });
           if (r.value !== null && msg.tag !== 'commit') this.#metrics.events.inc({ table, op: msg.tag });
         }
         if (committed) publisher.mark(committed);

@@ -13,12 +13,12 @@ export class TransactionSpans {
   readonly #open = new Map<OpenTransaction, { span: Span; headers: Record<string, string> }>();
 
   /** The headers for a record of this transaction (starts its span on first use). */
-  headersFor(txn: OpenTransaction, table: string): Record<string, string> {
+  headersFor(txn: OpenTransaction): Record<string, string> {
     const known = this.#open.get(txn);
     if (known) return known.headers;
     const parent = txn.traceparent ? propagation.extract(ROOT_CONTEXT, { traceparent: txn.traceparent }) : ROOT_CONTEXT;
     const span = tracer.startSpan(
-      `cdc publish ${table}`,
+      `cdc publish ${txn.firstTable ?? 'transaction'}`,
       {
         kind: SpanKind.PRODUCER,
         attributes: {
