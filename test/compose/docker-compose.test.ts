@@ -15,6 +15,7 @@ import { LOCAL_HOST, LOCAL_PORTS, type LocalPortName } from '@bgc/config/local-s
 import { services as nativeServices } from '@bgc/local-stack/stack';
 import { JAEGER_MODULE_VERSION, JAEGER_RELEASE, kafkaVersion, POSTGRES_MAJOR } from '@bgc/local-stack/versions';
 // the services are not dependencies of this package: their settings are read from where they are declared
+import { cdcEnv } from '../../services/cdc/src/config.ts';
 import { maintainerEnv } from '../../services/partition-maintainer/src/service.ts';
 import { writeApiEnv } from '../../services/write-api/src/config.ts';
 
@@ -30,6 +31,7 @@ interface ComposeService {
   ports?: string[];
   environment?: Record<string, string | number>;
   volumes?: string[];
+  restart?: string;
 }
 const compose = parse(read('docker-compose.yml'), { merge: true }) as {
   services: Record<string, ComposeService>;
@@ -44,6 +46,7 @@ const project: Record<string, { shape: EnvShape; port?: string; bind?: string }>
   // `./bgc db setup`: packages/db/src/cli.ts reads the role URLs and the superuser's BGC_PG_URL
   migrate: { shape: { ...databaseEnv, PG_URL: infraEnv.PG_URL } },
   'write-api': { shape: writeApiEnv, port: 'WRITE_API_PORT', bind: 'WRITE_API_HOST' },
+  cdc: { shape: cdcEnv, port: 'CDC_METRICS_PORT', bind: 'CDC_HOST' },
   'partition-maintainer': {
     shape: maintainerEnv,
     port: 'PARTITION_MAINTAINER_METRICS_PORT',
@@ -214,6 +217,21 @@ describe('docker-compose.yml agrees with the native stack', () => {
       for (const [dep, { condition }] of Object.entries(s.depends_on ?? {})) {
         if (compose.services[dep]?.healthcheck && dep !== 'migrate') {
           expect(condition, `${name} -> ${dep}`).toBe('service_healthy');
+        }
+      }
+    }
+  });
+
+  test('a service waited for as healthy has a healthcheck, and one waited for as completed is a one-shot job', () => {
+    for (const [name, service] of Object.entries(compose.services)) {
+      for (const [dependency, { condition }] of Object.entries(service.depends_on ?? {})) {
+        const target = compose.services[dependency];
+        expect(target, `${name} depends on ${dependency}, which is not a service`).toBeDefined();
+        if (condition === 'service_healthy') {
+          expect(target?.healthcheck, `${name} waits for ${dependency} to be healthy`).toBeDefined();
+        }
+        if (condition === 'service_completed_successfully') {
+          expect([undefined, 'no'], `${name} waits for ${dependency} to complete`).toContain(target?.restart);
         }
       }
     }

@@ -131,8 +131,23 @@ const checks: Record<string, () => Promise<string>> = {
     if (!found) throw new Error(`trace ${traceId} not found in Jaeger within 15 s`);
     return `trace ${traceId}: ${cfg.JAEGER_URL}/api/traces/${traceId}`;
   },
-  'write API: sign up, post, read back on the replica': async () => {
+  'write API → replica and, through CDC, Kafka': async () => {
     const base = 'http://127.0.0.1:23000';
+    // where the messages topic ends now: the new message's change event must appear after it
+    const kafka = new Kafka({ brokers: cfg.KAFKA_BROKERS, clientId: 'bgc-smoke-cdc', logLevel: logLevel.NOTHING });
+    const topic = 'bgc.public.messages';
+    const admin = kafka.admin();
+    await admin.connect();
+    let ends: { partition: number; offset: string }[] = [];
+    // a topic the CDC service has just created may not have its leader known to every client yet
+    await waitUntil(
+      async () => {
+        ends = await admin.fetchTopicOffsets(topic).catch(() => []);
+        return ends.length > 0;
+      },
+      { timeoutMs: 15_000, intervalMs: 250 },
+    ).finally(() => admin.disconnect());
+    if (ends.length === 0) throw new Error(`topic ${topic} is not readable: ./bgc stack logs cdc`);
     const post = async (path: string, body: unknown, token?: string) => {
       const res = await fetch(`${base}${path}`, {
         method: 'POST',
@@ -165,7 +180,28 @@ const checks: Record<string, () => Promise<string>> = {
     } finally {
       await replica.end();
     }
-    return `message ${String(sent.json.id)} committed at ${sent.lsn}, readable on the replica`;
+    const consumer = kafka.consumer({ groupId: `bgc-smoke-cdc-${crypto.randomUUID()}` });
+    await consumer.connect();
+    try {
+      await consumer.subscribe({ topic });
+      let found: (value: string) => void = () => undefined;
+      const event = new Promise<string>((resolve) => (found = resolve));
+      await consumer.run({
+        eachMessage: ({ message }) => {
+          const value = message.value?.toString() ?? '';
+          if (value.includes(String(sent.json.id))) found(value);
+          return Promise.resolve();
+        },
+      });
+      for (const { partition, offset } of ends) consumer.seek({ topic, partition, offset });
+      const timeout = new Promise<undefined>((resolve) => setTimeout(resolve, 15_000, undefined));
+      const value = await Promise.race([event, timeout]);
+      if (!value) throw new Error(`no change event for the message on ${topic} within 15 s: ./bgc stack logs cdc`);
+      const op = (JSON.parse(value) as { op?: string }).op;
+      return `message ${String(sent.json.id)} committed at ${sent.lsn}, on the replica, on ${topic} (op ${op})`;
+    } finally {
+      await consumer.disconnect();
+    }
   },
   'Prometheus targets': async () => {
     let summary = '';
@@ -179,7 +215,9 @@ const checks: Record<string, () => Promise<string>> = {
         const up = (job: string, service?: string) =>
           targets.some((t) => t.labels.job === job && (!service || t.labels.service === service) && t.health === 'up');
         return (
-          up('prometheus') && up('jaeger') && up('services', 'write-api') && up('services', 'partition-maintainer')
+          up('prometheus') &&
+          up('jaeger') &&
+          ['write-api', 'cdc', 'partition-maintainer'].every((service) => up('services', service))
         );
       },
       { timeoutMs: 30_000, intervalMs: 500 },

@@ -38,6 +38,12 @@ export const services: readonly Component[] = [
     env: { BGC_WRITE_API_PORT: '23000' },
   }),
   new NodeService({
+    name: 'cdc',
+    port: 23100,
+    after: ['postgres', 'kafka', 'jaeger'],
+    env: { BGC_CDC_METRICS_PORT: '23100' },
+  }),
+  new NodeService({
     name: 'partition-maintainer',
     port: 23090,
     after: ['postgres'],

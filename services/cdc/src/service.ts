@@ -47,6 +47,7 @@ export class CdcService implements Service {
   readonly #spans = new TransactionSpans();
   #publisher: OrderedPublisher<CommittedTransaction> | undefined;
   #server: http.Server | undefined;
+  #streaming = false;
   /** commit-end LSN up to which Kafka holds everything; what the slot is acknowledged to */
   durableLsn = '0/0';
 
@@ -64,7 +65,10 @@ export class CdcService implements Service {
   async listening(): Promise<string> {
     this.#server ??= http.createServer((req, res) => {
       if (req.url === '/healthz') {
-        res.end('{"ok":true}');
+        // healthy while the stream runs: not before the slot and topics exist, not while it reconnects
+        res
+          .writeHead(this.#streaming ? 200 : 503)
+          .end(JSON.stringify({ ok: this.#streaming, durableLsn: this.durableLsn }));
         return;
       }
       this.#registry
@@ -155,6 +159,7 @@ export class CdcService implements Service {
         { slot: cfg.CDC_SLOT, slotCreated: slot.created, from: slot.confirmedFlushLsn, topicsCreated: created },
         'streaming',
       );
+      this.#streaming = true;
 
       const builder = new ChangeEventBuilder({
         topicPrefix: cfg.CDC_TOPIC_PREFIX,
@@ -250,6 +255,7 @@ export class CdcService implements Service {
         throw new CdcError('STREAM_ENDED', 'the server ended the replication stream', { retryable: true });
       }
     } finally {
+      this.#streaming = false;
       timers.forEach((t) => clearInterval(t));
       await replication?.destroy().catch(() => undefined);
       await db.end().catch(() => undefined);
