@@ -10,6 +10,7 @@ import type { TestContext } from '@bgc/testkit/context';
 const main = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../src/main.ts');
 
 export interface RunningCdc extends AsyncDisposable {
+  pid: number;
   metricsUrl: string;
   logs: string[];
   /** SIGTERM; resolves with the exit code */
@@ -69,5 +70,12 @@ export async function startCdc(ctx: TestContext, env: Record<string, string> = {
     stopped ??= (child.kill('SIGKILL'), exited);
     await stopped;
   };
-  return { metricsUrl, logs, stop, kill, [Symbol.asyncDispose]: async () => void (await stop()) };
+  return {
+    pid: child.pid ?? 0,
+    metricsUrl,
+    logs,
+    stop,
+    kill,
+    [Symbol.asyncDispose]: async () => void (await stop()),
+  };
 }
