@@ -60,6 +60,9 @@ export async function startCdc(ctx: TestContext, env: Record<string, string> = {
     child.stdout.on('data', onData);
     child.stderr.on('data', onData);
     void exited.then((code) => reject(new Error(`cdc exited with ${code}:\n${logs.join('\n')}`)));
+  }).catch((err: unknown) => {
+    child.kill('SIGKILL'); // a service that did not start must not outlive the test
+    throw err;
   });
   let stopped: Promise<number | null> | undefined;
   const stop = () => {

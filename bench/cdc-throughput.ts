@@ -1,0 +1,253 @@
+/**
+ * The CDC service under load, beside the machine's ceiling for the same changes, in one run:
+ *  1. throughput: N rows inserted in transactions of M rows; changes/s from the first commit until Kafka holds the
+ *     last event, against `pg_recvlogical` decoding the very same changes (pgoutput, same publication) to /dev/null;
+ *  2. latency: a steady write rate (default 2,000 rows/s); commit → readable by a consumer, per event, from the
+ *     event's commit time (`source.ts_ms`) to its arrival at a consumer on the same machine.
+ *
+ *   node bench/cdc-throughput.ts [--db bench_cdc] [--rows 200000] [--txn-rows 1000] [--rate 2000] [--seconds 20]
+ *
+ * Needs the stack (./bgc stack up). Uses a database of its own (recreated) and its own slots and topics.
+ */
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import cliProgress from 'cli-progress';
+import { Kafka, logLevel } from 'kafkajs';
+import pg from 'pg';
+import { withDatabase } from '@bgc/config/database';
+import { loadEnv } from '@bgc/config/env';
+import { infraEnv } from '@bgc/config/infra';
+import { prepareDatabase, roleUrlsFor, superuserUrl } from './src/db.ts';
+import { libpqEnv, runProgram, summarize, table } from './src/stats.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    db: { type: 'string', default: 'bench_cdc' },
+    rows: { type: 'string', default: '200000' },
+    'txn-rows': { type: 'string', default: '1000' },
+    rate: { type: 'string', default: '2000' },
+    seconds: { type: 'string', default: '20' },
+  },
+});
+const db = args.db;
+const rows = Number(args.rows);
+const txnRows = Number(args['txn-rows']);
+const infra = loadEnv(infraEnv);
+const log = (s: string) => process.stderr.write(`${s}\n`);
+const SLOT = 'bench_cdc';
+const CEILING_SLOT = 'bench_cdc_recvlogical';
+const PREFIX = `bench.${db}`;
+const usersTopic = `${PREFIX}.public.users`;
+const kafka = new Kafka({ brokers: infra.KAFKA_BROKERS, clientId: 'bench-cdc', logLevel: logLevel.NOTHING });
+
+async function cleanUp() {
+  const admin = new pg.Client({ connectionString: superuserUrl() });
+  await admin.connect();
+  try {
+    await admin.query(
+      `SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots
+                        WHERE slot_name IN ($1, $2) AND active_pid IS NOT NULL`,
+      [SLOT, CEILING_SLOT],
+    );
+    await sleep(300);
+    await admin.query(
+      `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots
+                        WHERE slot_name IN ($1, $2)`,
+      [SLOT, CEILING_SLOT],
+    );
+  } finally {
+    await admin.end();
+  }
+  const kadmin = kafka.admin();
+  await kadmin.connect();
+  const topics = (await kadmin.listTopics()).filter((t) => t.startsWith(`${PREFIX}.`));
+  if (topics.length > 0) await kadmin.deleteTopics({ topics });
+  await kadmin.disconnect();
+}
+
+function startCdc(cdcUrl: string) {
+  const main = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../services/cdc/src/main.ts');
+  const child = spawn(process.execPath, [main], {
+    env: {
+      ...process.env,
+      BGC_DB_CDC_URL: cdcUrl,
+      BGC_CDC_SLOT: SLOT,
+      BGC_CDC_TOPIC_PREFIX: PREFIX,
+      BGC_CDC_METRICS_PORT: '0',
+      BGC_LOG_LEVEL: 'warn',
+    },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const streaming = new Promise<void>((resolve, reject) => {
+    child.stdout.on('data', (d: Buffer) => {
+      if (d.toString().includes('"msg":"streaming"')) resolve();
+    });
+    child.once('exit', (code) => reject(new Error(`cdc exited with ${code}`)));
+  });
+  return { child, streaming };
+}
+
+async function topicEnd(admin: ReturnType<Kafka['admin']>): Promise<number> {
+  const offsets = await admin.fetchTopicOffsets(usersTopic).catch(() => []);
+  return offsets.reduce((n, o) => n + Number(o.high), 0);
+}
+
+await cleanUp();
+log(`preparing database ${db}`);
+const migratorUrl = await prepareDatabase(db, { reset: true });
+const urls = roleUrlsFor(db);
+const writer = new pg.Client({ connectionString: migratorUrl });
+await writer.connect();
+await writer.query('SET statement_timeout = 0');
+const superDb = withDatabase(superuserUrl(), db);
+const ceilingSlot = new pg.Client({ connectionString: superDb });
+await ceilingSlot.connect();
+await ceilingSlot.query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [CEILING_SLOT]);
+const cdc = startCdc(urls.DB_CDC_URL);
+process.on('exit', () => cdc.child.kill('SIGKILL')); // never leave the service running after a failed run
+// the service runs with LOG_LEVEL=warn: its "streaming" line is info, so wait for the slot instead
+await Promise.race([
+  cdc.streaming,
+  (async () => {
+    for (;;) {
+      const r = await ceilingSlot.query(`SELECT 1 FROM pg_replication_slots WHERE slot_name = $1 AND active`, [SLOT]);
+      if (r.rowCount) return;
+      await sleep(100);
+    }
+  })(),
+]);
+const admin = kafka.admin();
+await admin.connect();
+
+// 1. throughput
+log(`throughput: ${rows} rows in transactions of ${txnRows}`);
+const bar = new cliProgress.SingleBar(
+  {
+    stream: process.stderr,
+    format: '{bar} {percentage}% | {value}/{total} events in Kafka | {rate} events/s | ETA {eta_formatted}',
+    fps: 5,
+    noTTYOutput: true,
+    notTTYSchedule: 2000,
+  },
+  cliProgress.Presets.shades_classic,
+);
+bar.start(rows, 0, { rate: 0 });
+const t0 = Date.now();
+let inserted = 0;
+const inserting = (async () => {
+  while (inserted < rows) {
+    const n = Math.min(txnRows, rows - inserted);
+    await writer.query(
+      `INSERT INTO users (email, name, password_hash)
+       SELECT 'b' || g || '@example.com', 'Bench ' || g, 'x' FROM generate_series($1::int, $2::int) g`,
+      [inserted + 1, inserted + n],
+    );
+    inserted += n;
+  }
+  return Date.now() - t0;
+})();
+let inKafka = 0;
+while (inKafka < rows) {
+  await sleep(200);
+  inKafka = await topicEnd(admin);
+  bar.update(inKafka, { rate: Math.round(inKafka / ((Date.now() - t0) / 1000)) });
+}
+const streamMs = Date.now() - t0;
+bar.stop();
+const insertMs = await inserting;
+const endLsn = (await writer.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn')).rows[0]?.lsn ?? '';
+
+// the ceiling: pgoutput decoding of the same changes by Postgres's own client, written nowhere
+log('ceiling: pg_recvlogical over the same changes');
+const c0 = Date.now();
+await runProgram(
+  'pg_recvlogical',
+  [
+    '-d',
+    superDb,
+    '--start',
+    '-S',
+    CEILING_SLOT,
+    '-o',
+    'proto_version=1',
+    '-o',
+    'publication_names=bgc_cdc',
+    '-E',
+    endLsn,
+    '-f',
+    '/dev/null',
+  ],
+  libpqEnv(superDb),
+);
+const ceilingMs = Date.now() - c0;
+await ceilingSlot.query('SELECT pg_drop_replication_slot($1)', [CEILING_SLOT]);
+
+// 2. latency at a steady rate
+const rate = Number(args.rate);
+const seconds = Number(args.seconds);
+log(`latency: ${rate} rows/s for ${seconds} s (transactions of ${rate / 100} rows every 10 ms)`);
+const consumer = kafka.consumer({ groupId: `bench-cdc-${Date.now()}`, maxWaitTimeInMs: 50 });
+await consumer.connect();
+await consumer.subscribe({ topic: usersTopic });
+const latencies: number[] = [];
+let measuring = false;
+await consumer.run({
+  eachMessage: ({ message }) => {
+    if (measuring && message.value) {
+      const event = JSON.parse(message.value.toString()) as { source: { ts_ms: number }; op: string };
+      if (event.op === 'c') latencies.push(Date.now() - event.source.ts_ms);
+    }
+    return Promise.resolve();
+  },
+});
+await sleep(3000); // the group settles on the topic's end
+measuring = true;
+const until = Date.now() + seconds * 1000;
+let next = Date.now();
+let k = rows;
+while (Date.now() < until) {
+  const n = rate / 100;
+  await writer.query(
+    `INSERT INTO users (email, name, password_hash)
+     SELECT 'l' || g || '@example.com', 'Latency ' || g, 'x' FROM generate_series($1::int, $2::int) g`,
+    [k + 1, k + n],
+  );
+  k += n;
+  next += 10;
+  await sleep(Math.max(0, next - Date.now()));
+}
+const writtenRate = (k - rows) / seconds;
+await sleep(2000);
+measuring = false;
+await consumer.disconnect();
+await admin.disconnect();
+cdc.child.kill('SIGTERM');
+await new Promise((r) => cdc.child.once('exit', r));
+await writer.end();
+await ceilingSlot.end();
+await cleanUp();
+
+const lat = summarize(latencies);
+process.stdout.write(`
+method: ${rows} rows into users in transactions of ${txnRows} (INSERT … SELECT generate_series, one connection);
+throughput = rows / (first insert → last event acknowledged in Kafka); ceiling = pg_recvlogical (pgoutput,
+proto 1, same publication) decoding the same WAL range to /dev/null; latency = consumer arrival − commit time
+(source.ts_ms) for each event while ${writtenRate.toFixed(0)} rows/s were written; all on this machine, in one run.
+
+${table(
+  ['measure', 'value'],
+  [
+    ['CDC throughput (changes/s)', (rows / (streamMs / 1000)).toFixed(0)],
+    ['inserts alone took (s)', (insertMs / 1000).toFixed(1)],
+    ['pg_recvlogical ceiling (changes/s)', (rows / (ceilingMs / 1000)).toFixed(0)],
+    ['CDC / ceiling', `${((ceilingMs / streamMs) * 100).toFixed(0)}%`],
+    [`commit → consumer at ${writtenRate.toFixed(0)}/s: events`, String(lat.n)],
+    ['  p50 ms', lat.median.toFixed(1)],
+    ['  p95 ms', lat.p95.toFixed(1)],
+    ['  p99 ms', lat.p99.toFixed(1)],
+  ],
+)}
+`);
