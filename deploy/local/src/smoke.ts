@@ -52,35 +52,7 @@ const checks: Record<string, () => Promise<string>> = {
     }
     return `row visible on the replica after ${Date.now() - t0} ms; the replica refuses writes`;
   },
-  'Kafka produce and consume': async () => {
-    const kafka = new Kafka({ brokers: cfg.KAFKA_BROKERS, clientId: 'bgc-smoke', logLevel: logLevel.NOTHING });
-    const topic = 'bgc.stack-smoke';
-    const admin = kafka.admin();
-    await admin.connect();
-    await admin.createTopics({ topics: [{ topic, numPartitions: 1 }] });
-    await admin.disconnect();
-    const value = crypto.randomUUID();
-    const producer = kafka.producer({ idempotent: true, createPartitioner: Partitioners.DefaultPartitioner });
-    await producer.connect();
-    await producer.send({ topic, acks: -1, messages: [{ key: 'smoke', value }] });
-    await producer.disconnect();
-    const consumer = kafka.consumer({ groupId: `bgc-smoke-${value}` });
-    await consumer.connect();
-    await consumer.subscribe({ topic, fromBeginning: true });
-    const got = new Promise<void>((resolve) => {
-      void consumer.run({
-        eachMessage: ({ message }) => {
-          if (message.value?.toString() === value) resolve();
-          return Promise.resolve();
-        },
-      });
-    });
-    const timeout = new Promise<never>((_, reject) =>
-      setTimeout(() => reject(new Error('no message within 20 s')), 20_000),
-    );
-    await Promise.race([got, timeout]).finally(() => consumer.disconnect());
-    return 'idempotent producer, acks=all, consumed back by a new group';
-  },
+  'Kafka produce and consume': () => retryWhileKafkaSettles(kafkaRoundTrip),
   'Redis round trip': async () => {
     const client = redisClient(Number(new URL(cfg.REDIS_URL).port));
     const key = `bgc:smoke:${crypto.randomUUID()}`;
@@ -226,6 +198,55 @@ const checks: Record<string, () => Promise<string>> = {
     return `${summary} (scrape :${LOCAL_PORTS.prometheus})`;
   },
 };
+
+/**
+ * A broker that has just started (or is creating many topics for the CDC service) can answer "not the leader" or
+ * "does not host this topic-partition" for a moment after a topic is created: those are retried, anything else
+ * fails the check.
+ */
+async function retryWhileKafkaSettles<T>(fn: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      const settling =
+        (err as { retriable?: boolean }).retriable === true ||
+        /not the leader|does not host|leader not available|coordinator/i.test((err as Error).message);
+      if (!settling || attempt >= 10) throw err;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+}
+
+async function kafkaRoundTrip(): Promise<string> {
+  const kafka = new Kafka({ brokers: cfg.KAFKA_BROKERS, clientId: 'bgc-smoke', logLevel: logLevel.NOTHING });
+  const topic = 'bgc.stack-smoke';
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin.createTopics({ topics: [{ topic, numPartitions: 1 }] });
+  await admin.disconnect();
+  const value = crypto.randomUUID();
+  const producer = kafka.producer({ idempotent: true, createPartitioner: Partitioners.DefaultPartitioner });
+  await producer.connect();
+  await producer.send({ topic, acks: -1, messages: [{ key: 'smoke', value }] });
+  await producer.disconnect();
+  const consumer = kafka.consumer({ groupId: `bgc-smoke-${value}` });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  const got = new Promise<void>((resolve) => {
+    void consumer.run({
+      eachMessage: ({ message }) => {
+        if (message.value?.toString() === value) resolve();
+        return Promise.resolve();
+      },
+    });
+  });
+  const timeout = new Promise<never>((_, reject) =>
+    setTimeout(() => reject(new Error('no message within 20 s')), 20_000),
+  );
+  await Promise.race([got, timeout]).finally(() => consumer.disconnect());
+  return 'idempotent producer, acks=all, consumed back by a new group';
+}
 
 export async function smoke(): Promise<Check[]> {
   return Promise.all(
