@@ -32,6 +32,8 @@ export interface OpenTransaction {
   traceparent: string | undefined;
   /** the table of the first change (names the transaction's span) */
   firstTable: string | undefined;
+  /** changes (not snapshot reads): only these get BEGIN/END on the transaction topic */
+  changes: number;
 }
 
 export interface CommittedTransaction {
@@ -75,6 +77,7 @@ export class ChangeEventBuilder {
           perTable: new Map(),
           traceparent: undefined,
           firstTable: undefined,
+          changes: 0,
         };
         return { records: [] };
       case 'message':
@@ -91,7 +94,7 @@ export class ChangeEventBuilder {
       case 'commit': {
         const txn = this.#requireTxn('commit');
         this.#txn = undefined;
-        const records = txn.events > 0 ? [this.#boundary(txn, 'END')] : [];
+        const records = txn.changes > 0 ? [this.#boundary(txn, 'END')] : [];
         return { records, committed: { txn, commitEndLsn: msg.commitEndLsn ?? txn.commitLsnText } };
       }
       default:
@@ -118,10 +121,11 @@ export class ChangeEventBuilder {
   #row(lsn: string, rel: Pgoutput.MessageRelation, op: Op, before: Row | null, after: Row | null): OutRecord[] {
     const txn = this.#requireTxn(rel.name);
     const records: OutRecord[] = [];
-    if (txn.events === 0) {
+    if (txn.changes === 0) {
       txn.firstTable = rel.name;
       records.push(this.#boundary(txn, 'BEGIN'));
     }
+    txn.changes += 1;
     const collection = `${rel.schema}.${rel.name}`;
     txn.events += 1;
     const perTable = (txn.perTable.get(collection) ?? 0) + 1;
@@ -155,6 +159,46 @@ export class ChangeEventBuilder {
     return records;
   }
 
+  /**
+   * A snapshot read (`op: r`) of a row, published inside the transaction of the snapshot's high watermark, so it
+   * takes that point of the stream: after every change the read saw, before every change it did not.
+   */
+  snapshotRead(schema: string, table: string, primaryKey: readonly string[], row: Row): OutRecord {
+    const txn = this.#requireTxn('snapshot read');
+    txn.events += 1;
+    txn.firstTable ??= table;
+    const collection = `${schema}.${table}`;
+    const perTable = (txn.perTable.get(collection) ?? 0) + 1;
+    txn.perTable.set(collection, perTable);
+    const event: ChangeEvent = {
+      before: null,
+      after: row,
+      source: {
+        version: this.#opts.connectorVersion,
+        connector: 'postgresql',
+        name: this.#opts.topicPrefix,
+        ts_ms: txn.commitTimeMs,
+        snapshot: 'true',
+        db: this.#opts.database,
+        sequence: encodeSequence(txn.commitLsn, txn.events),
+        schema,
+        table,
+        txId: txn.xid,
+        lsn: null,
+        xmin: null,
+      },
+      op: 'r',
+      ts_ms: this.#now(),
+      transaction: null,
+    };
+    return {
+      topic: tableTopic(this.#opts.topicPrefix, schema, table),
+      key: snapshotKey(primaryKey, row),
+      value: JSON.stringify(event),
+      txn,
+    };
+  }
+
   #boundary(txn: OpenTransaction, status: 'BEGIN' | 'END'): OutRecord {
     const id = `${txn.xid}:${txn.commitLsn}`;
     const event: TransactionEvent = {
@@ -185,6 +229,11 @@ export class ChangeEventBuilder {
   #keyOf(rel: Pgoutput.MessageRelation, row: Row): Row {
     return Object.fromEntries(this.#primaryKey(rel).map((c) => [c, row[c] ?? null]));
   }
+}
+
+/** The record key of a row: its primary key as JSON, columns in key order (the same string the stream makes). */
+export function snapshotKey(primaryKey: readonly string[], row: Row): string {
+  return JSON.stringify(Object.fromEntries(primaryKey.map((c) => [c, row[c] ?? null])));
 }
 
 /**

@@ -34,6 +34,10 @@ export const cdcEnv = {
   /** a Kafka batch is sent once it holds this many bytes, or after CDC_LINGER_MS */
   CDC_BATCH_BYTES: envTypes.positiveInt(1024 * 1024),
   CDC_LINGER_MS: envTypes.positiveInt(5),
+  /** initial: a new slot starts with a snapshot of the existing rows (`op: r`); never: changes only */
+  CDC_SNAPSHOT: envTypes.oneOf(['initial', 'never'], 'initial'),
+  /** rows per snapshot chunk (one chunk is held in memory at a time) */
+  CDC_SNAPSHOT_CHUNK: envTypes.positiveInt(1024),
   CDC_METRICS_PORT: envTypes.port(23100),
   CDC_HOST: envTypes.oneOf(['127.0.0.1', '0.0.0.0', '::'], '127.0.0.1'),
   OTLP_URL: infraEnv.OTLP_URL,

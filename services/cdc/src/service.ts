@@ -23,6 +23,8 @@ import type { CdcMetrics } from './metrics.ts';
 import { createCdcMetrics } from './metrics.ts';
 import { OrderedPublisher } from './ordered-publisher.ts';
 import { installTypeParsers } from './pg-values.ts';
+import { Snapshotter, SNAPSHOT_MARKER } from './snapshot.ts';
+import { readSnapshotProgress, snapshotTopic } from './snapshot-progress.ts';
 import { CdcError, ensureSlot, ensureTopics, publishedTables } from './source-setup.ts';
 import { TransactionSpans } from './transaction-spans.ts';
 
@@ -139,13 +141,14 @@ export class CdcService implements Service {
 
   async #streamOnce(kafka: Kafka, producer: Producer): Promise<void> {
     const cfg = this.#config;
-    const db = new pg.Client({ connectionString: cfg.DB_CDC_URL, application_name: 'cdc' });
+    // UTC, as the replication session: snapshot reads must render keys exactly as the stream does
+    const db = new pg.Client({ connectionString: cfg.DB_CDC_URL, application_name: 'cdc', options: '-c TimeZone=UTC' });
     await db.connect();
     const timers: NodeJS.Timeout[] = [];
     let replication: LogicalReplicationService | undefined;
+    let snapshotAbort: AbortController | undefined;
     try {
       const tables = await publishedTables(db, cfg.CDC_PUBLICATION);
-      const slot = await ensureSlot(db, cfg.CDC_SLOT);
       const admin = kafka.admin();
       await admin.connect();
       const created = await ensureTopics(admin, {
@@ -154,9 +157,33 @@ export class CdcService implements Service {
         historyRetentionMs: cfg.CDC_HISTORY_RETENTION_HOURS * 3600 * 1000,
         tables,
       }).finally(() => admin.disconnect());
+      const progressTopic = snapshotTopic(cfg.CDC_TOPIC_PREFIX);
+      let progress = await readSnapshotProgress(kafka, progressTopic, cfg.CDC_SLOT);
+      let slot = await ensureSlot(db, cfg.CDC_SLOT, { create: false });
+      if (!slot) {
+        if (cfg.CDC_SNAPSHOT === 'initial' && tables[0]) {
+          // recorded before the slot exists: a crash between the two still ends in a snapshot
+          progress = { state: 'running', table: `${tables[0].schema}.${tables[0].table}`, after: null };
+          await producer.send({
+            topic: progressTopic,
+            acks: -1,
+            messages: [{ key: cfg.CDC_SLOT, value: JSON.stringify(progress) }],
+          });
+        }
+        slot = await ensureSlot(db, cfg.CDC_SLOT);
+      }
+      if (!slot) throw new Error('unreachable: the slot was just created');
       this.durableLsn = slot.confirmedFlushLsn;
+      const snapshotter =
+        progress?.state === 'running' ? new Snapshotter(db, tables, cfg.CDC_SNAPSHOT_CHUNK, progress) : undefined;
       this.#logger.info(
-        { slot: cfg.CDC_SLOT, slotCreated: slot.created, from: slot.confirmedFlushLsn, topicsCreated: created },
+        {
+          slot: cfg.CDC_SLOT,
+          slotCreated: slot.created,
+          from: slot.confirmedFlushLsn,
+          topicsCreated: created,
+          snapshot: snapshotter ? progress : 'none',
+        },
         'streaming',
       );
       this.#streaming = true;
@@ -230,8 +257,29 @@ export class CdcService implements Service {
         (err: unknown) => channel.fail(err),
       );
 
+      snapshotAbort = new AbortController();
+      snapshotter
+        ?.run(snapshotAbort.signal)
+        .then(() => this.#logger.info('snapshot chunks all read'))
+        .catch((err: unknown) => channel.fail(err));
+
       for await (const { lsn, msg } of channel) {
         lastHeard = Date.now();
+        if (snapshotter && msg.tag === 'message' && msg.prefix === SNAPSHOT_MARKER) {
+          const ready = snapshotter.onMarker(Buffer.from(msg.content).toString('utf8'));
+          if (ready) {
+            const { schema, table, primaryKey } = ready.table;
+            for (const row of ready.rows) {
+              const r = builder.snapshotRead(schema, table, primaryKey, row);
+              await publisher.push(r.topic, { key: r.key, value: r.value, headers: this.#spans.headersFor(r.txn) });
+              this.#metrics.events.inc({ table, op: 'read' });
+            }
+            // after the rows, in the same ordered stream: durable only once they are
+            await publisher.push(progressTopic, { key: cfg.CDC_SLOT, value: JSON.stringify(ready.progress) });
+            snapshotter.chunkPublished();
+            if (ready.progress.state === 'done') this.#logger.info('snapshot published');
+          }
+        }
         if (msg.tag === 'truncate') {
           this.#metrics.truncates.inc();
           this.#logger.error(
@@ -243,6 +291,8 @@ export class CdcService implements Service {
         const { records, committed } = builder.handle(lsn, msg);
         for (const r of records) {
           const table = r.topic.slice(r.topic.lastIndexOf('.') + 1);
+          // a streamed change beats the read of the same row in an open snapshot window
+          snapshotter?.noteChange(table, r.key);
           await publisher.push(r.topic, { key: r.key, value: r.value, headers: this.#spans.headersFor(r.txn) });
           if (r.value !== null && msg.tag !== 'commit') this.#metrics.events.inc({ table, op: msg.tag });
         }
@@ -255,6 +305,7 @@ export class CdcService implements Service {
         throw new CdcError('STREAM_ENDED', 'the server ended the replication stream', { retryable: true });
       }
     } finally {
+      snapshotAbort?.abort();
       this.#streaming = false;
       timers.forEach((t) => clearInterval(t));
       await replication?.destroy().catch(() => undefined);

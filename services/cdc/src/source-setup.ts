@@ -6,6 +6,7 @@
 import type { Admin, ITopicConfig } from 'kafkajs';
 import type pg from 'pg';
 import { tableTopic, topicKind, transactionTopic } from '@bgc/events/topics';
+import { snapshotTopic } from './snapshot-progress.ts';
 
 export class CdcError extends Error {
   readonly code: string;
@@ -22,6 +23,8 @@ export interface PublishedTable {
   schema: string;
   table: string;
   primaryKey: string[];
+  /** the published columns (a publication's column list may leave some out) */
+  columns: string[];
 }
 
 export async function publishedTables(db: pg.Client, publication: string): Promise<PublishedTable[]> {
@@ -34,7 +37,7 @@ export async function publishedTables(db: pg.Client, publication: string): Promi
     );
   }
   const { rows } = await db.query<PublishedTable>(
-    `SELECT t.schemaname AS schema, t.tablename AS "table",
+    `SELECT t.schemaname AS schema, t.tablename AS "table", t.attnames::text[] AS columns,
             coalesce((SELECT array_agg(a.attname::text ORDER BY k.ord)
                         FROM pg_index i
                         CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
@@ -53,7 +56,11 @@ export interface SlotState {
 }
 
 /** The slot's confirmed position: where the stream resumes, whatever this process received before. */
-export async function ensureSlot(db: pg.Client, slot: string): Promise<SlotState> {
+export async function ensureSlot(
+  db: pg.Client,
+  slot: string,
+  opts: { create: boolean } = { create: true },
+): Promise<SlotState | undefined> {
   const found = await db.query<{ lsn: string | null; wal_status: string | null; database: string; plugin: string }>(
     `SELECT confirmed_flush_lsn::text AS lsn, wal_status, database, plugin FROM pg_replication_slots
       WHERE slot_name = $1`,
@@ -79,6 +86,7 @@ export async function ensureSlot(db: pg.Client, slot: string): Promise<SlotState
     }
     return { created: false, confirmedFlushLsn: row.lsn };
   }
+  if (!opts.create) return undefined;
   const made = await db.query<{ lsn: string }>(
     `SELECT lsn::text AS lsn FROM pg_create_logical_replication_slot($1, 'pgoutput')`,
     [slot],
@@ -110,6 +118,11 @@ export async function ensureTopics(
             { name: 'delete.retention.ms', value: String(24 * 3600 * 1000) },
           ],
   }));
+  wanted.push({
+    topic: snapshotTopic(opts.prefix),
+    numPartitions: 1,
+    configEntries: [{ name: 'cleanup.policy', value: 'compact' }],
+  });
   wanted.push({
     topic: transactionTopic(opts.prefix),
     numPartitions: 1,

@@ -24,7 +24,11 @@ export const cdcNames = (ctx: TestContext) => ({
   prefix: ctx.topicPrefix.replace(/\.$/, ''),
 });
 
-export async function startCdc(ctx: TestContext, env: Record<string, string> = {}): Promise<RunningCdc> {
+export async function startCdc(
+  ctx: TestContext,
+  env: Record<string, string> = {},
+  { waitForSnapshot = true } = {},
+): Promise<RunningCdc> {
   const { slot, prefix } = cdcNames(ctx);
   const child = spawn(process.execPath, [main], {
     env: {
@@ -43,6 +47,7 @@ export async function startCdc(ctx: TestContext, env: Record<string, string> = {
   const logs: string[] = [];
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   let url: string | undefined;
+  let streaming = false;
   const metricsUrl = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`cdc did not start:\n${logs.join('\n')}`)), 30_000);
     const onData = (chunk: Buffer) => {
@@ -50,8 +55,11 @@ export async function startCdc(ctx: TestContext, env: Record<string, string> = {
         logs.push(line);
         const m = /"url":"(http:\/\/[^"]+)"/.exec(line);
         if (m?.[1]) url = m[1];
-        // the slot exists from here on: every write after this point is streamed
-        if (url && line.includes('"msg":"streaming"')) {
+        // the slot exists from here on: every write after this point is streamed; a new slot first publishes the
+        // snapshot of what the database already holds (tests wait for it unless they ask not to)
+        if (line.includes('"msg":"streaming"')) streaming = !line.includes('"snapshot":{') || !waitForSnapshot;
+        if (line.includes('"msg":"snapshot published"')) streaming = true;
+        if (url && streaming) {
           clearTimeout(timer);
           resolve(url);
         }

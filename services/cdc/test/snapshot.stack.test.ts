@@ -1,0 +1,83 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { describe, expect, test } from 'vitest';
+import type { ChangeEvent } from '@bgc/events/envelope';
+import { openTestContext } from '@bgc/testkit/context';
+import type { RunningCdc } from './cdc-process.ts';
+import { cdcNames, startCdc } from './cdc-process.ts';
+import type { Received } from './topic-reader.ts';
+import { readUntil } from './topic-reader.ts';
+
+describe('cdc: the initial snapshot', () => {
+  test('rows that existed before the slot are published as reads; with writes and a kill -9 meanwhile, the topic converges to the table', async () => {
+    await using ctx = await openTestContext('cdc-snapshot', { migrated: true });
+    const { prefix } = cdcNames(ctx);
+    const db = await ctx.connectAs('writer');
+    await db.query(
+      `INSERT INTO users (email, name, password_hash)
+       SELECT 'pre' || g || '@example.com', 'Pre ' || g, 'x' FROM generate_series(1, 3000) g`,
+    );
+    const { rows: existing } = await db.query<{ id: string }>('SELECT id FROM users');
+    const ids = existing.map((r) => r.id);
+
+    // the slot exists once this resolves; the snapshot is starting
+    let cdc: RunningCdc = await startCdc(ctx, { BGC_CDC_SNAPSHOT_CHUNK: '200' }, { waitForSnapshot: false });
+    // while the snapshot runs (and the slot streams): renames (new versions), deletes and inserts, on rows read or not yet read
+    let writing = true;
+    const deleted = new Set<string>();
+    const writer = (async () => {
+      while (writing) {
+        const id = ids[Math.floor(Math.random() * ids.length)] ?? '';
+        const roll = Math.random();
+        if (roll < 0.1 && !deleted.has(id)) {
+          await db.query('DELETE FROM users WHERE id = $1', [id]);
+          deleted.add(id);
+        } else if (roll < 0.2) {
+          await db.query(`INSERT INTO users (email, name, password_hash) VALUES (gen_random_uuid() || '@x', 'n', 'x')`);
+        } else {
+          await db.query(`UPDATE users SET name = md5(random()::text) WHERE id = $1`, [id]);
+        }
+      }
+    })();
+
+    try {
+      await sleep(300 + Math.random() * 400);
+      await cdc.kill(); // mid-snapshot: the restart continues after the last chunk Kafka holds
+      cdc = await startCdc(ctx, { BGC_CDC_SNAPSHOT_CHUNK: '200' });
+      writing = false;
+      await writer;
+
+      const { rows } = await db.query<{ id: string; version: string }>('SELECT id, version::text FROM users');
+      const want = new Map(rows.map((r) => [r.id, Number(r.version)]));
+      const last = new Map<string, Received>();
+      const records = await readUntil(
+        ctx,
+        [`${prefix}.public.users`],
+        (rs) => {
+          const r = rs.at(-1);
+          if (r) last.set(r.key, r);
+          const current = [...want].every(([id, version]) => {
+            const got = last.get(JSON.stringify({ id }));
+            return got?.value && (JSON.parse(got.value) as ChangeEvent).after?.version === version;
+          });
+          return current && [...deleted].every((id) => last.get(JSON.stringify({ id }))?.value === null);
+        },
+        60_000,
+      );
+      // every row there is: its newest event carries its current version; every deleted row ends in a tombstone
+      for (const [id, version] of want) {
+        const event = JSON.parse(last.get(JSON.stringify({ id }))?.value ?? 'null') as ChangeEvent | null;
+        expect(event?.after?.version).toBe(version);
+      }
+      for (const id of deleted) expect(last.get(JSON.stringify({ id }))?.value).toBeNull();
+      const reads = records.filter((r) => r.value && (JSON.parse(r.value) as ChangeEvent).op === 'r');
+      expect(reads.length).toBeGreaterThan(2000);
+      expect(new Set(reads.map((r) => (JSON.parse(r.value ?? '{}') as ChangeEvent).source.snapshot))).toEqual(
+        new Set(['true']),
+      );
+      expect(await cdc.stop()).toBe(0);
+    } finally {
+      writing = false;
+      await cdc.kill().catch(() => undefined);
+    }
+  });
+});
