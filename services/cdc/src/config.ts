@@ -36,6 +36,8 @@ export const cdcEnv = {
   CDC_LINGER_MS: envTypes.positiveInt(5),
   /** initial: a new slot starts with a snapshot of the existing rows (`op: r`); never: changes only */
   CDC_SNAPSHOT: envTypes.oneOf(['initial', 'never'], 'initial'),
+  /** a slot that is gone (invalidated, or dropped): resnapshot = new slot and every row republished (op r), loudly */
+  CDC_ON_LOST_SLOT: envTypes.oneOf(['resnapshot', 'fail'], 'resnapshot'),
   /** rows per snapshot chunk (one chunk is held in memory at a time) */
   CDC_SNAPSHOT_CHUNK: envTypes.positiveInt(1024),
   CDC_METRICS_PORT: envTypes.port(23100),

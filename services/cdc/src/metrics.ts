@@ -78,6 +78,11 @@ export function createCdcMetrics(registry: Registry, slotPool: pg.Pool, slot: st
       labelNames: ['code'] as const,
       registers,
     }),
+    slotsLost: new Counter({
+      name: 'cdc_slots_lost_total',
+      help: 'Slots found invalidated or missing after they had streamed (their changes since then are lost)',
+      registers,
+    }),
     truncates: new Counter({
       name: 'cdc_truncates_skipped_total',
       help: 'TRUNCATEs seen and not published (compacted topics cannot carry a keyless event)',

@@ -25,7 +25,7 @@ import { OrderedPublisher } from './ordered-publisher.ts';
 import { installTypeParsers } from './pg-values.ts';
 import { Snapshotter, SNAPSHOT_MARKER } from './snapshot.ts';
 import { readSnapshotProgress, snapshotTopic } from './snapshot-progress.ts';
-import { CdcError, ensureSlot, ensureTopics, publishedTables } from './source-setup.ts';
+import { CdcError, createSlot, dropSlot, ensureTopics, findSlot, publishedTables } from './source-setup.ts';
 import { TransactionSpans } from './transaction-spans.ts';
 
 const CONNECTOR_VERSION = '1.0.0';
@@ -159,30 +159,53 @@ export class CdcService implements Service {
       }).finally(() => admin.disconnect());
       const progressTopic = snapshotTopic(cfg.CDC_TOPIC_PREFIX);
       let progress = await readSnapshotProgress(kafka, progressTopic, cfg.CDC_SLOT);
-      let slot = await ensureSlot(db, cfg.CDC_SLOT, { create: false });
-      if (!slot) {
-        if (cfg.CDC_SNAPSHOT === 'initial' && tables[0]) {
+      const found = await findSlot(db, cfg.CDC_SLOT);
+      let resumeAt: string;
+      let snapshotReason = 'none';
+      if (found.kind === 'ok') {
+        resumeAt = found.confirmedFlushLsn;
+      } else {
+        // progress on the topic means this slot streamed before: missing or invalidated now, it lost changes
+        const lost = found.kind === 'lost' || progress !== undefined;
+        if (lost) {
+          this.#metrics.slotsLost.inc();
+          this.#logger.error(
+            { slot: cfg.CDC_SLOT, state: found.kind, policy: cfg.CDC_ON_LOST_SLOT },
+            'the slot is gone: the changes since its last position are lost from the stream',
+          );
+          if (cfg.CDC_ON_LOST_SLOT === 'fail') {
+            throw new CdcError(
+              'SLOT_LOST',
+              `slot ${cfg.CDC_SLOT} is ${found.kind}: changes were lost. Set BGC_CDC_ON_LOST_SLOT=resnapshot to ` +
+                'recreate it and republish every row, or rebuild the consumers another way',
+              { retryable: false },
+            );
+          }
+          if (found.kind === 'lost') await dropSlot(db, cfg.CDC_SLOT);
+        }
+        if ((cfg.CDC_SNAPSHOT === 'initial' || lost) && tables[0]) {
           // recorded before the slot exists: a crash between the two still ends in a snapshot
           progress = { state: 'running', table: `${tables[0].schema}.${tables[0].table}`, after: null };
+          snapshotReason = lost ? 'slot lost' : 'new slot';
           await producer.send({
             topic: progressTopic,
             acks: -1,
             messages: [{ key: cfg.CDC_SLOT, value: JSON.stringify(progress) }],
           });
         }
-        slot = await ensureSlot(db, cfg.CDC_SLOT);
+        resumeAt = await createSlot(db, cfg.CDC_SLOT);
       }
-      if (!slot) throw new Error('unreachable: the slot was just created');
-      this.durableLsn = slot.confirmedFlushLsn;
+      this.durableLsn = resumeAt;
       const snapshotter =
         progress?.state === 'running' ? new Snapshotter(db, tables, cfg.CDC_SNAPSHOT_CHUNK, progress) : undefined;
       this.#logger.info(
         {
           slot: cfg.CDC_SLOT,
-          slotCreated: slot.created,
-          from: slot.confirmedFlushLsn,
+          slotCreated: found.kind !== 'ok',
+          from: resumeAt,
           topicsCreated: created,
           snapshot: snapshotter ? progress : 'none',
+          snapshotReason,
         },
         'streaming',
       );
@@ -252,7 +275,7 @@ export class CdcService implements Service {
       );
       const plugin = new PgoutputPlugin({ protoVersion: 1, publicationNames: [cfg.CDC_PUBLICATION], messages: true });
       // from the slot's confirmed position (a position of our own; never the library's last received one)
-      service.subscribe(plugin, cfg.CDC_SLOT, slot.confirmedFlushLsn).then(
+      service.subscribe(plugin, cfg.CDC_SLOT, resumeAt).then(
         () => channel.close(),
         (err: unknown) => channel.fail(err),
       );

@@ -50,48 +50,43 @@ export async function publishedTables(db: pg.Client, publication: string): Promi
   return rows;
 }
 
-export interface SlotState {
-  created: boolean;
-  confirmedFlushLsn: string;
-}
+export type FoundSlot =
+  | { kind: 'ok'; confirmedFlushLsn: string }
+  /** invalidated: it fell behind max_slot_wal_keep_size and the WAL it needed is gone */
+  | { kind: 'lost' }
+  | { kind: 'missing' };
 
-/** The slot's confirmed position: where the stream resumes, whatever this process received before. */
-export async function ensureSlot(
-  db: pg.Client,
-  slot: string,
-  opts: { create: boolean } = { create: true },
-): Promise<SlotState | undefined> {
+/** The slot's state; its confirmed position is where the stream resumes, whatever this process read before. */
+export async function findSlot(db: pg.Client, slot: string): Promise<FoundSlot> {
   const found = await db.query<{ lsn: string | null; wal_status: string | null; database: string; plugin: string }>(
     `SELECT confirmed_flush_lsn::text AS lsn, wal_status, database, plugin FROM pg_replication_slots
       WHERE slot_name = $1`,
     [slot],
   );
   const row = found.rows[0];
-  if (row) {
-    const here = await db.query<{ db: string }>('SELECT current_database() AS db');
-    if (row.database !== here.rows[0]?.db || row.plugin !== 'pgoutput') {
-      throw new CdcError(
-        'SLOT_CONFLICT',
-        `slot ${slot} belongs to database ${row.database} with plugin ${row.plugin}: choose another BGC_CDC_SLOT`,
-        { retryable: false },
-      );
-    }
-    if (row.wal_status === 'lost' || row.lsn === null) {
-      throw new CdcError(
-        'SLOT_LOST',
-        `slot ${slot} is invalidated (wal_status=lost: it fell behind max_slot_wal_keep_size); changes were lost. ` +
-          `Drop it (SELECT pg_drop_replication_slot('${slot}')), restart, and rebuild consumers from a snapshot`,
-        { retryable: false },
-      );
-    }
-    return { created: false, confirmedFlushLsn: row.lsn };
+  if (!row) return { kind: 'missing' };
+  const here = await db.query<{ db: string }>('SELECT current_database() AS db');
+  if (row.database !== here.rows[0]?.db || row.plugin !== 'pgoutput') {
+    throw new CdcError(
+      'SLOT_CONFLICT',
+      `slot ${slot} belongs to database ${row.database} with plugin ${row.plugin}: choose another BGC_CDC_SLOT`,
+      { retryable: false },
+    );
   }
-  if (!opts.create) return undefined;
+  if (row.wal_status === 'lost' || row.lsn === null) return { kind: 'lost' };
+  return { kind: 'ok', confirmedFlushLsn: row.lsn };
+}
+
+export async function createSlot(db: pg.Client, slot: string): Promise<string> {
   const made = await db.query<{ lsn: string }>(
     `SELECT lsn::text AS lsn FROM pg_create_logical_replication_slot($1, 'pgoutput')`,
     [slot],
   );
-  return { created: true, confirmedFlushLsn: made.rows[0]?.lsn ?? '0/0' };
+  return made.rows[0]?.lsn ?? '0/0';
+}
+
+export async function dropSlot(db: pg.Client, slot: string): Promise<void> {
+  await db.query('SELECT pg_drop_replication_slot($1)', [slot]);
 }
 
 /**

@@ -5,6 +5,7 @@ import { describe, expect, test } from 'vitest';
 import { withDatabase } from '@bgc/config/database';
 import { openTestContext } from '@bgc/testkit/context';
 import { cdcNames, startCdc } from './cdc-process.ts';
+import { readUntil } from './topic-reader.ts';
 
 async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -86,6 +87,47 @@ describe('cdc: the slot keeps moving, the stream stays alive', () => {
       return events >= 1 ? true : undefined;
     });
     expect(await cdc.stop()).toBe(0);
+  });
+
+  test('a slot dropped while the service was down: reported, recreated, and every row republished as a read', async () => {
+    await using ctx = await openTestContext('cdc-lost', { migrated: true });
+    const { slot, prefix } = cdcNames(ctx);
+    const db = await ctx.connectAs('writer');
+    const first = await startCdc(ctx);
+    const { rows: [ann] = [] } = await db.query<{ id: string }>(
+      `INSERT INTO users (email, name, password_hash) VALUES ('ann@example.com', 'Ann', 'x') RETURNING id`,
+    );
+    await waitFor('the insert in Kafka', async () =>
+      (await metric(first.metricsUrl, 'cdc_events_total{table="users"')) >= 1 ? true : undefined,
+    );
+    expect(await first.stop()).toBe(0);
+
+    // while nothing holds the slot: it goes, and changes are made that no stream will ever carry
+    const admin = await ctx.pg('primary');
+    await admin.query('SELECT pg_drop_replication_slot($1)', [slot]);
+    await db.query(`UPDATE users SET name = 'Ann B' WHERE id = $1`, [ann?.id]);
+    const { rows: [bob] = [] } = await db.query<{ id: string }>(
+      `INSERT INTO users (email, name, password_hash) VALUES ('bob@example.com', 'Bob', 'x') RETURNING id`,
+    );
+
+    await using second = await startCdc(ctx);
+    expect(await metric(second.metricsUrl, 'cdc_slots_lost_total')).toBe(1);
+    expect(second.logs.some((l) => l.includes('the slot is gone'))).toBe(true);
+    const reread = (rs: { value: string | null }[], email: string) =>
+      rs.some((r) => r.value?.includes('"op":"r"') && r.value.includes(email));
+    const records = await readUntil(
+      ctx,
+      [`${prefix}.public.users`],
+      (rs) => reread(rs, 'bob@example.com') && reread(rs, 'ann@example.com'),
+    );
+    const lastOf = (id: string | undefined) =>
+      JSON.parse(records.filter((r) => r.key === JSON.stringify({ id })).at(-1)?.value ?? 'null') as {
+        op: string;
+        after: { name: string; version: number };
+      } | null;
+    expect(lastOf(ann?.id)).toMatchObject({ op: 'r', after: { name: 'Ann B', version: 2 } });
+    expect(lastOf(bob?.id)).toMatchObject({ op: 'r', after: { name: 'Bob' } });
+    expect(await second.stop()).toBe(0);
   });
 
   test('a 500,000-row transaction streams through in bounded memory', async () => {
