@@ -23,7 +23,9 @@ import type { CdcMetrics } from './metrics.ts';
 import { createCdcMetrics } from './metrics.ts';
 import { OrderedPublisher } from './ordered-publisher.ts';
 import { installTypeParsers } from './pg-values.ts';
-import { Snapshotter, SNAPSHOT_MARKER } from './snapshot.ts';
+import type { SnapshotProgress } from './snapshot.ts';
+import { parseSignal } from './snapshot-signal.ts';
+import { SIGNAL_PREFIX, Snapshotter, SNAPSHOT_MARKER } from './snapshot.ts';
 import { readSnapshotProgress, snapshotTopic } from './snapshot-progress.ts';
 import { CdcError, createSlot, dropSlot, ensureTopics, findSlot, publishedTables } from './source-setup.ts';
 import { TransactionSpans } from './transaction-spans.ts';
@@ -196,7 +198,7 @@ export class CdcService implements Service {
         resumeAt = await createSlot(db, cfg.CDC_SLOT);
       }
       this.durableLsn = resumeAt;
-      const snapshotter =
+      let snapshotter =
         progress?.state === 'running' ? new Snapshotter(db, tables, cfg.CDC_SNAPSHOT_CHUNK, progress) : undefined;
       this.#logger.info(
         {
@@ -281,10 +283,13 @@ export class CdcService implements Service {
       );
 
       snapshotAbort = new AbortController();
-      snapshotter
-        ?.run(snapshotAbort.signal)
-        .then(() => this.#logger.info('snapshot chunks all read'))
-        .catch((err: unknown) => channel.fail(err));
+      const abortSnapshot = snapshotAbort.signal;
+      const runSnapshot = (s: Snapshotter) =>
+        s
+          .run(abortSnapshot)
+          .then(() => this.#logger.info('snapshot chunks all read'))
+          .catch((err: unknown) => channel.fail(err));
+      if (snapshotter) void runSnapshot(snapshotter);
 
       for await (const { lsn, msg } of channel) {
         lastHeard = Date.now();
@@ -300,7 +305,29 @@ export class CdcService implements Service {
             // after the rows, in the same ordered stream: durable only once they are
             await publisher.push(progressTopic, { key: cfg.CDC_SLOT, value: JSON.stringify(ready.progress) });
             snapshotter.chunkPublished();
-            if (ready.progress.state === 'done') this.#logger.info('snapshot published');
+            if (ready.progress.state === 'done') {
+              this.#logger.info('snapshot published');
+              snapshotter = undefined;
+            }
+          }
+        }
+        if (msg.tag === 'message' && msg.prefix === SIGNAL_PREFIX && msg.transactional) {
+          const asked = parseSignal(Buffer.from(msg.content).toString('utf8'), tables);
+          if (!asked.ok) {
+            this.#logger.warn({ signal: asked.reason }, 'snapshot signal ignored');
+          } else if (snapshotter) {
+            this.#logger.warn(
+              { tables: asked.tables },
+              'snapshot signal ignored: a snapshot is running; send it again after',
+            );
+          } else {
+            const first = asked.tables[0];
+            const started: SnapshotProgress = { state: 'running', table: first, after: null, tables: asked.tables };
+            // with the signal's transaction: once it is acknowledged, the snapshot is on record and resumes
+            await publisher.push(progressTopic, { key: cfg.CDC_SLOT, value: JSON.stringify(started) });
+            snapshotter = new Snapshotter(db, tables, cfg.CDC_SNAPSHOT_CHUNK, started);
+            this.#logger.info({ tables: asked.tables }, 'snapshot on demand');
+            void runSnapshot(snapshotter);
           }
         }
         if (msg.tag === 'truncate') {

@@ -19,10 +19,15 @@ export const SNAPSHOT_MARKER = 'bgc.cdc.snapshot';
 
 export interface SnapshotProgress {
   state: 'running' | 'done';
-  /** index in the table list and the key after which to continue */
+  /** the table being read (`schema.table`) and the key after which to continue */
   table?: string;
   after?: Row | null;
+  /** an on-demand snapshot of these tables only (`schema.table`); absent: every published table */
+  tables?: string[];
 }
+
+/** The message an operator emits to ask for a snapshot of some tables while the stream runs (see cli.ts). */
+export const SIGNAL_PREFIX = 'bgc.cdc.signal';
 
 interface Chunk {
   id: string;
@@ -50,8 +55,13 @@ export class Snapshotter {
   #chunk: Chunk | undefined;
   #published: (() => void) | undefined;
 
+  readonly #only: string[] | undefined;
+
   constructor(db: pg.Client, tables: PublishedTable[], chunkSize: number, from: SnapshotProgress | undefined) {
     this.#db = db;
+    this.#only = from?.tables;
+    const only = from?.tables;
+    tables = only ? tables.filter((t) => only.includes(`${t.schema}.${t.table}`)) : tables;
     this.#tables = tables;
     this.#chunkSize = chunkSize;
     const at = from?.table ? tables.findIndex((t) => `${t.schema}.${t.table}` === from.table) : 0;
@@ -109,6 +119,7 @@ export class Snapshotter {
           state: 'running',
           table: next ? `${next.schema}.${next.table}` : undefined,
           after: tableDone || !last ? null : Object.fromEntries(chunk.table.primaryKey.map((c) => [c, last[c]])),
+          ...(this.#only ? { tables: this.#only } : {}),
         };
     return { table: chunk.table, rows, progress };
   }

@@ -1,4 +1,7 @@
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from 'vitest';
 import type { ChangeEvent } from '@bgc/events/envelope';
 import { openTestContext } from '@bgc/testkit/context';
@@ -79,5 +82,39 @@ describe('cdc: the initial snapshot', () => {
       writing = false;
       await cdc.kill().catch(() => undefined);
     }
+  });
+
+  test('on demand: an operator asks for one table while the stream runs, and only its rows are republished', async () => {
+    await using ctx = await openTestContext('cdc-signal', { migrated: true });
+    const { prefix } = cdcNames(ctx);
+    await using cdc = await startCdc(ctx);
+    const db = await ctx.connectAs('writer');
+    const { rows: [ann] = [] } = await db.query<{ id: string }>(
+      `INSERT INTO users (email, name, password_hash) VALUES ('ann@example.com', 'Ann', 'x') RETURNING id`,
+    );
+    await db.query(`INSERT INTO chat_rooms (name, created_by) VALUES ('lobby', $1)`, [ann?.id]);
+
+    const cli = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../src/cli.ts');
+    const env = { ...process.env, BGC_DB_CDC_URL: ctx.roleUrl('cdc') };
+    const refused = spawnSync(process.execPath, [cli, 'snapshot', 'public.nope'], { env, encoding: 'utf8' });
+    expect(refused.status).toBe(2);
+    expect(refused.stderr).toContain('not published: public.nope');
+    const asked = spawnSync(process.execPath, [cli, 'snapshot', 'public.users'], { env, encoding: 'utf8' });
+    expect(asked.stderr).toBe('');
+    expect(asked.stdout).toContain('snapshot of public.users requested');
+
+    const records = await readUntil(ctx, [`${prefix}.public.users`, `${prefix}.public.chat_rooms`], (rs) =>
+      rs.some((r) => r.value?.includes('"op":"r"') && r.value.includes('ann@example.com')),
+    );
+    const ops = (t: string) =>
+      records
+        .filter((r) => r.topic === `${prefix}.public.${t}`)
+        .map((r) => (JSON.parse(r.value ?? '{}') as ChangeEvent).op);
+    expect(ops('users')).toEqual(['c', 'r']);
+    // a snapshot of every table would have read chat_rooms before users (publication order): it read none
+    const metrics = await (await fetch(`${cdc.metricsUrl}/metrics`)).text();
+    expect(metrics).toMatch(/cdc_events_total\{table="users",op="read"[^}]*\} 1\n/);
+    expect(metrics).not.toMatch(/cdc_events_total\{table="chat_rooms",op="read"/);
+    expect(await cdc.stop()).toBe(0);
   });
 });
