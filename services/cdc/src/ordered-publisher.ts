@@ -26,7 +26,7 @@ const emptyBatch = <M>(): Batch<M> => ({ topics: new Map(), bytes: 0, records: 0
 
 export class OrderedPublisher<M> {
   readonly #producer: Producer;
-  readonly #opts: { batchBytes: number; lingerMs: number };
+  readonly #opts: { batchBytes: number; lingerMs: number; sendTimeoutMs: number };
   readonly #onDurable: (marks: M[]) => void;
   #batch: Batch<M> = emptyBatch();
   /** resolves when every batch taken so far has been sent (or skipped after a failure) */
@@ -36,7 +36,11 @@ export class OrderedPublisher<M> {
   #failure: { error: unknown } | undefined;
   #timer: NodeJS.Timeout | undefined;
 
-  constructor(producer: Producer, opts: { batchBytes: number; lingerMs: number }, onDurable: (marks: M[]) => void) {
+  constructor(
+    producer: Producer,
+    opts: { batchBytes: number; lingerMs: number; sendTimeoutMs: number },
+    onDurable: (marks: M[]) => void,
+  ) {
     this.#producer = producer;
     this.#opts = opts;
     this.#onDurable = onDurable;
@@ -101,7 +105,18 @@ export class OrderedPublisher<M> {
       if (this.#failure) return; // never send past a gap
       if (batch.records > 0) {
         const topicMessages: TopicMessages[] = [...batch.topics].map(([topic, messages]) => ({ topic, messages }));
-        await this.#producer.sendBatch({ topicMessages, acks: -1 });
+        // a send that neither succeeds nor fails (a client stuck on a broker that went away) fails the batch:
+        // the stream restarts with a new producer from the slot, which still holds everything not acknowledged
+        let timer: NodeJS.Timeout | undefined;
+        const stuck = new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () => reject(new Error(`Kafka did not answer a batch in ${this.#opts.sendTimeoutMs} ms`)),
+            this.#opts.sendTimeoutMs,
+          );
+        });
+        await Promise.race([this.#producer.sendBatch({ topicMessages, acks: -1 }), stuck]).finally(() =>
+          clearTimeout(timer),
+        );
       }
       // durable in Kafka: only now may these transactions be acknowledged to Postgres
       if (batch.marks.length > 0) this.#onDurable(batch.marks);

@@ -7,7 +7,6 @@
 import http from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Kafka, logLevel, Partitioners } from 'kafkajs';
-import type { Producer } from 'kafkajs';
 import pg from 'pg';
 import { LogicalReplicationService, PgoutputPlugin } from 'pg-logical-replication';
 import type { Pgoutput } from 'pg-logical-replication';
@@ -97,21 +96,11 @@ export class CdcService implements Service {
       logLevel: logLevel.WARN,
       retry: { retries: 8, initialRetryTime: 200, maxRetryTime: 5000 },
     });
-    // idempotent: a retried batch is written once; one request in flight: a retry cannot overtake. Retries never
-    // run out: while Kafka is away the stream waits (the WAL stays in the slot) rather than skip anything
-    const producer = kafka.producer({
-      idempotent: true,
-      maxInFlightRequests: 1,
-      allowAutoTopicCreation: false,
-      createPartitioner: Partitioners.DefaultPartitioner,
-      retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 200, maxRetryTime: 5000 },
-    });
-    await producer.connect();
     let backoff = 250;
     try {
       while (!this.#abort.signal.aborted) {
         try {
-          await this.#streamOnce(kafka, producer);
+          await this.#streamOnce(kafka);
           backoff = 250;
         } catch (err) {
           this.#spans.abandonAll('stream restarted');
@@ -128,7 +117,6 @@ export class CdcService implements Service {
         }
       }
     } finally {
-      await producer.disconnect();
       await this.#slotPool.end();
       this.#server?.close();
       this.#logger.info({ durableLsn: this.durableLsn }, 'stopped');
@@ -141,8 +129,19 @@ export class CdcService implements Service {
     return Promise.resolve();
   }
 
-  async #streamOnce(kafka: Kafka, producer: Producer): Promise<void> {
+  async #streamOnce(kafka: Kafka): Promise<void> {
     const cfg = this.#config;
+    // idempotent: a retried batch is written once; one request in flight: a retry cannot overtake. A fresh
+    // producer per attempt: when Kafka stays away longer than its retries (~1 min), the attempt fails, and the next
+    // one starts clean from the slot rather than from a client stuck in a half-known broker state
+    const producer = kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+      createPartitioner: Partitioners.DefaultPartitioner,
+      retry: { retries: 15, initialRetryTime: 200, maxRetryTime: 5000 },
+    });
+    await producer.connect();
     // UTC, as the replication session: snapshot reads must render keys exactly as the stream does
     const db = new pg.Client({ connectionString: cfg.DB_CDC_URL, application_name: 'cdc', options: '-c TimeZone=UTC' });
     await db.connect();
@@ -241,7 +240,7 @@ export class CdcService implements Service {
 
       const publisher = new OrderedPublisher<CommittedTransaction>(
         producer,
-        { batchBytes: cfg.CDC_BATCH_BYTES, lingerMs: cfg.CDC_LINGER_MS },
+        { batchBytes: cfg.CDC_BATCH_BYTES, lingerMs: cfg.CDC_LINGER_MS, sendTimeoutMs: 60_000 },
         (marks) => {
           const now = Date.now();
           for (const { txn, commitEndLsn } of marks) {
@@ -360,6 +359,7 @@ export class CdcService implements Service {
       timers.forEach((t) => clearInterval(t));
       await replication?.destroy().catch(() => undefined);
       await db.end().catch(() => undefined);
+      await producer.disconnect().catch(() => undefined);
     }
   }
 }
