@@ -2,10 +2,11 @@
  * One of the project's own services (services/<name>/src/main.ts) run as a local process: the same entry point and
  * BGC_* configuration as in production, its log under .stack/logs, its /metrics registered with Prometheus.
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import { LOCAL_HOST } from '@bgc/config/local-stack';
 import type { Health } from '../component.ts';
-import { REPO_ROOT } from '../settings.ts';
+import { REPO_ROOT, RUN_DIR } from '../settings.ts';
 import { DaemonComponent } from './daemon.ts';
 import { registerScrapeTarget } from './prometheus.ts';
 
@@ -24,6 +25,22 @@ export class NodeService extends DaemonComponent {
     this.after = opts.after;
     this.#env = opts.env;
     this.#entry = path.join(REPO_ROOT, 'services', opts.name, 'src', 'main.ts');
+  }
+
+  /**
+   * A running service started from older code is restarted, so `./bgc start` after a pull or an edit runs what is
+   * in the tree: the code's fingerprint (newest modification time under the service's and the packages' sources)
+   * is kept beside its pid file.
+   */
+  override async start(): Promise<'started' | 'running'> {
+    const stamp = path.join(RUN_DIR, `${this.name}.code`);
+    const code = codeFingerprint(this.name);
+    // no stamp: started before stamps existed, its code unknown: restart it too
+    const running = fs.existsSync(stamp) ? fs.readFileSync(stamp, 'utf8') : undefined;
+    if (running !== code) await this.stop();
+    const outcome = await super.start();
+    if (outcome === 'started') fs.writeFileSync(stamp, code);
+    return outcome;
   }
 
   protected program() {
@@ -45,4 +62,23 @@ export class NodeService extends DaemonComponent {
       return { ok: false, detail: (err as Error).message };
     }
   }
+}
+
+/** Newest modification time of the TypeScript a service runs: its own sources and the shared packages'. */
+function codeFingerprint(service: string): string {
+  let newest = 0;
+  const walk = (dir: string) => {
+    for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+      if (entry.name === 'node_modules') continue;
+      const full = path.join(dir, entry.name);
+      if (entry.isDirectory()) walk(full);
+      else if (entry.name.endsWith('.ts')) newest = Math.max(newest, fs.statSync(full).mtimeMs);
+    }
+  };
+  walk(path.join(REPO_ROOT, 'services', service, 'src'));
+  for (const pkg of fs.readdirSync(path.join(REPO_ROOT, 'packages'))) {
+    const src = path.join(REPO_ROOT, 'packages', pkg, 'src');
+    if (fs.existsSync(src)) walk(src);
+  }
+  return String(newest);
 }
