@@ -24,6 +24,8 @@ export interface OpenTransaction {
   xid: number;
   commitLsn: bigint;
   commitLsnText: string;
+  /** the commit LSN in decimal, as `sequence` carries it (computed once per transaction) */
+  commitLsnDecimal: string;
   commitTimeMs: number;
   /** events so far (the index of the next one is this + 1) */
   events: number;
@@ -72,6 +74,7 @@ export class ChangeEventBuilder {
           xid: msg.xid,
           commitLsn: lsnToBigInt(msg.commitLsn ?? '0/0'),
           commitLsnText: msg.commitLsn ?? '0/0',
+          commitLsnDecimal: lsnToBigInt(msg.commitLsn ?? '0/0').toString(),
           commitTimeMs: Number(BigInt(msg.commitTime as bigint) / 1000n),
           events: 0,
           perTable: new Map(),
@@ -142,11 +145,11 @@ export class ChangeEventBuilder {
         ts_ms: txn.commitTimeMs,
         snapshot: 'false',
         db: this.#opts.database,
-        sequence: encodeSequence(txn.commitLsn, txn.events),
+        sequence: `["${txn.commitLsnDecimal}","${txn.events}"]`,
         schema: rel.schema,
         table: rel.name,
         txId: txn.xid,
-        lsn: Number(lsnToBigInt(lsn)),
+        lsn: lsnToNumber(lsn),
         xmin: null,
       },
       op,
@@ -248,6 +251,12 @@ function complete(rel: Pgoutput.MessageRelation, row: Row, shape: 'full' | 'key-
     else if (shape === 'full') out[name] = UNAVAILABLE;
   }
   return out;
+}
+
+/** `16/B374D848` as a number, without BigInt (exact below 2^53 bytes of WAL, 8 PiB) */
+function lsnToNumber(lsn: string): number {
+  const slash = lsn.indexOf('/');
+  return parseInt(lsn.slice(0, slash), 16) * 0x1_0000_0000 + parseInt(lsn.slice(slash + 1), 16);
 }
 
 function sameValue(a: unknown, b: unknown): boolean {
