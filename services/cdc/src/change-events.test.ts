@@ -1,0 +1,133 @@
+import type { Pgoutput } from 'pg-logical-replication';
+import { describe, expect, test } from 'vitest';
+import type { ChangeEvent, TransactionEvent } from '@bgc/events/envelope';
+import { compareSequence, UNAVAILABLE } from '@bgc/events/envelope';
+import { ChangeEventBuilder } from './change-events.ts';
+
+const relation = (name: string, columns: string[], replicaIdentity: 'default' | 'full'): Pgoutput.MessageRelation => ({
+  tag: 'relation',
+  relationOid: 1,
+  schema: 'public',
+  name,
+  replicaIdentity,
+  columns: columns.map((c) => ({
+    name: c,
+    flags: 0,
+    typeOid: 25,
+    typeMod: -1,
+    typeSchema: null,
+    typeName: null,
+    parser: String,
+  })),
+  keyColumns: [],
+});
+
+const rooms = relation('chat_rooms', ['id', 'name', 'description'], 'default');
+const begin = (xid: number, lsn: string): Pgoutput.MessageBegin => ({
+  tag: 'begin',
+  xid,
+  commitLsn: lsn,
+  commitTime: 1_700_000_000_000_000n,
+});
+const commit = (lsn: string, end: string): Pgoutput.MessageCommit => ({
+  tag: 'commit',
+  flags: 0,
+  commitLsn: lsn,
+  commitEndLsn: end,
+  commitTime: 1_700_000_000_000_000n,
+});
+
+function builder() {
+  return new ChangeEventBuilder({
+    topicPrefix: 'bgc',
+    database: 'bgc',
+    connectorVersion: 'test',
+    primaryKeys: new Map([['public.chat_rooms', ['id']]]),
+    now: () => 42,
+  });
+}
+
+describe('change events from pgoutput messages', () => {
+  test('a value the WAL does not carry (unchanged TOAST) is the placeholder, never null; a null stays null', () => {
+    const b = builder();
+    b.handle('0/10', begin(7, '0/20'));
+    const { records } = b.handle('0/18', {
+      tag: 'update',
+      relation: rooms,
+      key: null,
+      old: null,
+      new: { id: 'r1', name: null, description: undefined },
+    });
+    const event = JSON.parse(records.find((r) => r.topic === 'bgc.public.chat_rooms')?.value ?? '{}') as ChangeEvent;
+    expect(event.op).toBe('u');
+    expect(event.after).toEqual({ id: 'r1', name: null, description: UNAVAILABLE });
+    expect(event.before).toBeNull();
+  });
+
+  test('one transaction: BEGIN, events in order with increasing sequences, tombstone after the delete, END with counts', () => {
+    const b = builder();
+    expect(b.handle('0/100', begin(9, '0/200')).records).toEqual([]);
+    const created = b.handle('0/110', {
+      tag: 'insert',
+      relation: rooms,
+      new: { id: 'a', name: 'A', description: null },
+    });
+    const deleted = b.handle('0/120', { tag: 'delete', relation: rooms, key: { id: 'b' }, old: null });
+    const { records, committed } = b.handle('0/200', commit('0/200', '0/228'));
+    const all = [...created.records, ...deleted.records, ...records];
+    expect(
+      all.map((r) => [
+        r.topic,
+        r.value === null
+          ? 'tombstone'
+          : ((JSON.parse(r.value) as { op?: string; status?: string }).op ??
+            (JSON.parse(r.value) as TransactionEvent).status),
+      ]),
+    ).toEqual([
+      ['bgc.transaction', 'BEGIN'],
+      ['bgc.public.chat_rooms', 'c'],
+      ['bgc.public.chat_rooms', 'd'],
+      ['bgc.public.chat_rooms', 'tombstone'],
+      ['bgc.transaction', 'END'],
+    ]);
+    const events = all
+      .filter((r) => r.topic.endsWith('chat_rooms') && r.value)
+      .map((r) => JSON.parse(r.value ?? '') as ChangeEvent);
+    expect(compareSequence(events[0]?.source.sequence ?? '', events[1]?.source.sequence ?? '')).toBeLessThan(0);
+    expect(events[1]?.before).toEqual({ id: 'b' }); // key-only old row: the rest is not invented
+    expect(all[3]?.key).toBe(JSON.stringify({ id: 'b' }));
+    const end = JSON.parse(all[4]?.value ?? '{}') as TransactionEvent;
+    expect(end).toMatchObject({
+      event_count: 2,
+      data_collections: [{ data_collection: 'public.chat_rooms', event_count: 2 }],
+    });
+    expect(committed?.commitEndLsn).toBe('0/228');
+  });
+
+  test('a transaction with only messages (heartbeats, snapshot markers) publishes no boundary but still commits', () => {
+    const b = builder();
+    b.handle('0/300', begin(11, '0/310'));
+    b.handle('0/301', {
+      tag: 'message',
+      flags: 1,
+      transactional: true,
+      messageLsn: '0/301',
+      prefix: 'bgc.cdc.heartbeat',
+      content: new Uint8Array(),
+    });
+    const { records, committed } = b.handle('0/310', commit('0/310', '0/338'));
+    expect(records).toEqual([]);
+    expect(committed?.commitEndLsn).toBe('0/338');
+  });
+
+  test('snapshot reads: op r, source.snapshot true, no BEGIN/END, sequence of the carrying transaction', () => {
+    const b = builder();
+    b.handle('0/400', begin(12, '0/410'));
+    const read = b.snapshotRead('public', 'chat_rooms', ['id'], { id: 'z', name: 'Z', description: null });
+    const { records } = b.handle('0/410', commit('0/410', '0/438'));
+    const event = JSON.parse(read.value ?? '{}') as ChangeEvent;
+    expect(event).toMatchObject({ op: 'r', before: null, after: { id: 'z' }, source: { snapshot: 'true' } });
+    expect(read.key).toBe(JSON.stringify({ id: 'z' }));
+    expect(records).toEqual([]);
+  });
+});
