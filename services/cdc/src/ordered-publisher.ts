@@ -28,6 +28,7 @@ export class OrderedPublisher<M> {
   readonly #producer: Producer;
   readonly #opts: { batchBytes: number; lingerMs: number; sendTimeoutMs: number };
   readonly #onDurable: (marks: M[]) => void;
+  readonly #onFailure: (error: unknown) => void;
   #batch: Batch<M> = emptyBatch();
   /** resolves when every batch taken so far has been sent (or skipped after a failure) */
   #tail: Promise<void> = Promise.resolve();
@@ -40,8 +41,11 @@ export class OrderedPublisher<M> {
     producer: Producer,
     opts: { batchBytes: number; lingerMs: number; sendTimeoutMs: number },
     onDurable: (marks: M[]) => void,
+    /** told at once: an idle stream (only heartbeats) would otherwise not notice until its next record */
+    onFailure: (error: unknown) => void,
   ) {
     this.#producer = producer;
+    this.#onFailure = onFailure;
     this.#opts = opts;
     this.#onDurable = onDurable;
   }
@@ -73,6 +77,7 @@ export class OrderedPublisher<M> {
 
   /** Marks a point (a committed transaction): durable once everything pushed before it is. */
   mark(mark: M): void {
+    this.#throwIfFailed();
     this.#batch.marks.push(mark);
     this.#timer ??= setTimeout(() => void this.#take(), this.#opts.lingerMs);
   }
@@ -122,6 +127,7 @@ export class OrderedPublisher<M> {
       if (batch.marks.length > 0) this.#onDurable(batch.marks);
     } catch (error) {
       this.#failure = { error };
+      this.#onFailure(error);
     } finally {
       this.#unsent -= 1;
       this.#inFlightBytes -= batch.bytes;

@@ -266,6 +266,7 @@ export class CdcService implements Service {
           this.#metrics.durableLsn.set(Number(lsnToBigInt(this.durableLsn)));
           acknowledge();
         },
+        (err) => channel.fail(err),
       );
       this.#publisher = publisher;
 
