@@ -63,6 +63,12 @@ export function lsnToBigInt(lsn: string): bigint {
   return (BigInt(`0x${hi}`) << 32n) | BigInt(`0x${lo}`);
 }
 
+/** `16/B374D848` as a number, without BigInt (exact below 2^53 bytes of WAL, 8 PiB): for every event's `lsn` */
+export function lsnToNumber(lsn: string): number {
+  const slash = lsn.indexOf('/');
+  return parseInt(lsn.slice(0, slash), 16) * 0x1_0000_0000 + parseInt(lsn.slice(slash + 1), 16);
+}
+
 export function bigIntToLsn(value: bigint): string {
   return `${(value >> 32n).toString(16).toUpperCase()}/${(value & 0xffffffffn).toString(16).toUpperCase()}`;
 }

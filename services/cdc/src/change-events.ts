@@ -6,8 +6,8 @@
  * each event's `sequence` is (commit LSN, index in the transaction).
  */
 import type { Pgoutput } from 'pg-logical-replication';
-import type { ChangeEvent, Op, Row, TransactionEvent } from '@bgc/events/envelope';
-import { encodeSequence, lsnToBigInt, UNAVAILABLE } from '@bgc/events/envelope';
+import type { ChangeEvent, Op, Row, Source, TransactionEvent } from '@bgc/events/envelope';
+import { lsnToBigInt, lsnToNumber, UNAVAILABLE } from '@bgc/events/envelope';
 import { tableTopic, transactionTopic } from '@bgc/events/topics';
 
 export const TRACEPARENT_PREFIX = 'otel.traceparent';
@@ -129,29 +129,13 @@ export class ChangeEventBuilder {
       records.push(this.#boundary(txn, 'BEGIN'));
     }
     txn.changes += 1;
-    const collection = `${rel.schema}.${rel.name}`;
-    txn.events += 1;
-    const perTable = (txn.perTable.get(collection) ?? 0) + 1;
-    txn.perTable.set(collection, perTable);
+    const { source, perTable } = this.#count(txn, rel.schema, rel.name, lsnToNumber(lsn));
     const topic = tableTopic(this.#opts.topicPrefix, rel.schema, rel.name);
     const key = JSON.stringify(this.#keyOf(rel, (after ?? before) as Row));
     const event: ChangeEvent = {
       before: before ? complete(rel, before, op === 'd' ? 'key-only' : 'full') : null,
       after: after ? complete(rel, after, 'full') : null,
-      source: {
-        version: this.#opts.connectorVersion,
-        connector: 'postgresql',
-        name: this.#opts.topicPrefix,
-        ts_ms: txn.commitTimeMs,
-        snapshot: 'false',
-        db: this.#opts.database,
-        sequence: `["${txn.commitLsnDecimal}","${txn.events}"]`,
-        schema: rel.schema,
-        table: rel.name,
-        txId: txn.xid,
-        lsn: lsnToNumber(lsn),
-        xmin: null,
-      },
+      source,
       op,
       ts_ms: this.#now(),
       transaction: { id: `${txn.xid}:${txn.commitLsn}`, total_order: txn.events, data_collection_order: perTable },
@@ -168,28 +152,11 @@ export class ChangeEventBuilder {
    */
   snapshotRead(schema: string, table: string, primaryKey: readonly string[], row: Row): OutRecord {
     const txn = this.#requireTxn('snapshot read');
-    txn.events += 1;
     txn.firstTable ??= table;
-    const collection = `${schema}.${table}`;
-    const perTable = (txn.perTable.get(collection) ?? 0) + 1;
-    txn.perTable.set(collection, perTable);
     const event: ChangeEvent = {
       before: null,
       after: row,
-      source: {
-        version: this.#opts.connectorVersion,
-        connector: 'postgresql',
-        name: this.#opts.topicPrefix,
-        ts_ms: txn.commitTimeMs,
-        snapshot: 'true',
-        db: this.#opts.database,
-        sequence: encodeSequence(txn.commitLsn, txn.events),
-        schema,
-        table,
-        txId: txn.xid,
-        lsn: null,
-        xmin: null,
-      },
+      source: this.#count(txn, schema, table, null).source,
       op: 'r',
       ts_ms: this.#now(),
       transaction: null,
@@ -200,6 +167,30 @@ export class ChangeEventBuilder {
       value: JSON.stringify(event),
       txn,
     };
+  }
+
+  /** Counts one more event of the transaction (in all and for its table) and says where it comes from. */
+  #count(txn: OpenTransaction, schema: string, table: string, lsn: number | null) {
+    txn.events += 1;
+    const collection = `${schema}.${table}`;
+    const perTable = (txn.perTable.get(collection) ?? 0) + 1;
+    txn.perTable.set(collection, perTable);
+    const source: Source = {
+      version: this.#opts.connectorVersion,
+      connector: 'postgresql',
+      name: this.#opts.topicPrefix,
+      ts_ms: txn.commitTimeMs,
+      // a change has a WAL position of its own; a snapshot read has none
+      snapshot: lsn === null ? 'true' : 'false',
+      db: this.#opts.database,
+      sequence: `["${txn.commitLsnDecimal}","${txn.events}"]`, // encodeSequence(), without BigInt per event
+      schema,
+      table,
+      txId: txn.xid,
+      lsn,
+      xmin: null,
+    };
+    return { source, perTable };
   }
 
   #boundary(txn: OpenTransaction, status: 'BEGIN' | 'END'): OutRecord {
@@ -251,12 +242,6 @@ function complete(rel: Pgoutput.MessageRelation, row: Row, shape: 'full' | 'key-
     else if (shape === 'full') out[name] = UNAVAILABLE;
   }
   return out;
-}
-
-/** `16/B374D848` as a number, without BigInt (exact below 2^53 bytes of WAL, 8 PiB) */
-function lsnToNumber(lsn: string): number {
-  const slash = lsn.indexOf('/');
-  return parseInt(lsn.slice(0, slash), 16) * 0x1_0000_0000 + parseInt(lsn.slice(slash + 1), 16);
 }
 
 function sameValue(a: unknown, b: unknown): boolean {

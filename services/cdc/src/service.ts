@@ -172,7 +172,8 @@ export class CdcService implements Service {
       }).finally(() => admin.disconnect());
       const progressTopic = snapshotTopic(cfg.CDC_TOPIC_PREFIX);
       let progress = await readSnapshotProgress(kafka, progressTopic, cfg.CDC_SLOT);
-      const found = await findSlot(db, cfg.CDC_SLOT);
+      const database = (await db.query<{ db: string }>('SELECT current_database() AS db')).rows[0]?.db ?? '';
+      const found = await findSlot(db, cfg.CDC_SLOT, database);
       let resumeAt: string;
       let snapshotReason = 'none';
       if (found.kind === 'ok') {
@@ -226,7 +227,7 @@ export class CdcService implements Service {
 
       const builder = new ChangeEventBuilder({
         topicPrefix: cfg.CDC_TOPIC_PREFIX,
-        database: (await db.query<{ db: string }>('SELECT current_database() AS db')).rows[0]?.db ?? '',
+        database,
         connectorVersion: CONNECTOR_VERSION,
         primaryKeys: new Map(tables.map((t) => [`${t.schema}.${t.table}`, t.primaryKey])),
       });

@@ -57,7 +57,7 @@ export type FoundSlot =
   | { kind: 'missing' };
 
 /** The slot's state; its confirmed position is where the stream resumes, whatever this process read before. */
-export async function findSlot(db: pg.Client, slot: string): Promise<FoundSlot> {
+export async function findSlot(db: pg.Client, slot: string, database: string): Promise<FoundSlot> {
   const found = await db.query<{ lsn: string | null; wal_status: string | null; database: string; plugin: string }>(
     `SELECT confirmed_flush_lsn::text AS lsn, wal_status, database, plugin FROM pg_replication_slots
       WHERE slot_name = $1`,
@@ -65,8 +65,7 @@ export async function findSlot(db: pg.Client, slot: string): Promise<FoundSlot> 
   );
   const row = found.rows[0];
   if (!row) return { kind: 'missing' };
-  const here = await db.query<{ db: string }>('SELECT current_database() AS db');
-  if (row.database !== here.rows[0]?.db || row.plugin !== 'pgoutput') {
+  if (row.database !== database || row.plugin !== 'pgoutput') {
     throw new CdcError(
       'SLOT_CONFLICT',
       `slot ${slot} belongs to database ${row.database} with plugin ${row.plugin}: choose another BGC_CDC_SLOT`,

@@ -2,21 +2,17 @@
  * Runs the CDC service as its own process (its entry point, config from the environment, tracing on) against a
  * test context's database, with a slot and topic prefix of the context's own. `kill()` is kill -9.
  */
-import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TestContext } from '@bgc/testkit/context';
+import type { ServiceProcess } from '@bgc/testkit/service-process';
+import { startServiceProcess } from '@bgc/testkit/service-process';
 
 const main = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../src/main.ts');
 
-export interface RunningCdc extends AsyncDisposable {
-  pid: number;
+export interface RunningCdc extends ServiceProcess {
+  /** where /metrics and /healthz answer */
   metricsUrl: string;
-  logs: string[];
-  /** SIGTERM; resolves with the exit code */
-  stop(): Promise<number | null>;
-  /** SIGKILL: no chance to flush or acknowledge anything */
-  kill(): Promise<void>;
 }
 
 export const cdcNames = (ctx: TestContext) => ({
@@ -30,9 +26,11 @@ export async function startCdc(
   { waitForSnapshot = true } = {},
 ): Promise<RunningCdc> {
   const { slot, prefix } = cdcNames(ctx);
-  const child = spawn(process.execPath, [main], {
+  let streaming = false;
+  const service = await startServiceProcess({
+    name: 'cdc',
+    entry: main,
     env: {
-      ...process.env,
       BGC_DB_CDC_URL: ctx.roleUrl('cdc'),
       BGC_KAFKA_BROKERS: ctx.urls.kafkaBrokers.join(','),
       BGC_CDC_SLOT: slot,
@@ -42,51 +40,13 @@ export async function startCdc(
       BGC_LOG_LEVEL: 'info',
       ...env,
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    // the slot exists from "streaming" on: every write after it is streamed; a new slot first publishes the
+    // snapshot of what the database already holds (tests wait for it unless they ask not to)
+    ready: (line) => {
+      if (line.includes('"msg":"streaming"')) streaming = !line.includes('"snapshot":{') || !waitForSnapshot;
+      if (line.includes('"msg":"snapshot published"')) streaming = true;
+      return streaming;
+    },
   });
-  const logs: string[] = [];
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  let url: string | undefined;
-  let streaming = false;
-  const metricsUrl = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`cdc did not start:\n${logs.join('\n')}`)), 30_000);
-    const onData = (chunk: Buffer) => {
-      for (const line of chunk.toString().split('\n').filter(Boolean)) {
-        logs.push(line);
-        const m = /"url":"(http:\/\/[^"]+)"/.exec(line);
-        if (m?.[1]) url = m[1];
-        // the slot exists from here on: every write after this point is streamed; a new slot first publishes the
-        // snapshot of what the database already holds (tests wait for it unless they ask not to)
-        if (line.includes('"msg":"streaming"')) streaming = !line.includes('"snapshot":{') || !waitForSnapshot;
-        if (line.includes('"msg":"snapshot published"')) streaming = true;
-        if (url && streaming) {
-          clearTimeout(timer);
-          resolve(url);
-        }
-      }
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
-    void exited.then((code) => reject(new Error(`cdc exited with ${code}:\n${logs.join('\n')}`)));
-  }).catch((err: unknown) => {
-    child.kill('SIGKILL'); // a service that did not start must not outlive the test
-    throw err;
-  });
-  let stopped: Promise<number | null> | undefined;
-  const stop = () => {
-    stopped ??= (child.kill('SIGTERM'), exited);
-    return stopped;
-  };
-  const kill = async () => {
-    stopped ??= (child.kill('SIGKILL'), exited);
-    await stopped;
-  };
-  return {
-    pid: child.pid ?? 0,
-    metricsUrl,
-    logs,
-    stop,
-    kill,
-    [Symbol.asyncDispose]: async () => void (await stop()),
-  };
+  return { ...service, metricsUrl: service.url };
 }
