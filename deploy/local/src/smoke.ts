@@ -156,6 +156,8 @@ const checks: Record<string, () => Promise<string>> = {
     await consumer.connect();
     try {
       await consumer.subscribe({ topic });
+      // seek only works once the group has joined, which a fresh broker can take a moment to allow
+      const joined = new Promise<void>((resolve) => consumer.on(consumer.events.GROUP_JOIN, () => resolve()));
       let found: (value: string) => void = () => undefined;
       const event = new Promise<string>((resolve) => (found = resolve));
       await consumer.run({
@@ -165,6 +167,7 @@ const checks: Record<string, () => Promise<string>> = {
           return Promise.resolve();
         },
       });
+      await Promise.race([joined, new Promise((resolve) => setTimeout(resolve, 15_000))]);
       for (const { partition, offset } of ends) consumer.seek({ topic, partition, offset });
       const timeout = new Promise<undefined>((resolve) => setTimeout(resolve, 15_000, undefined));
       const value = await Promise.race([event, timeout]);
