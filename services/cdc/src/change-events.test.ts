@@ -130,4 +130,40 @@ describe('change events from pgoutput messages', () => {
     expect(read.key).toBe(JSON.stringify({ id: 'z' }));
     expect(records).toEqual([]);
   });
+
+  test('each row belongs to the trace message before it: a batched statement of many requests keeps each trace', () => {
+    const b = builder();
+    const trace = (lsn: string, traceparent: string): Pgoutput.MessageMessage => ({
+      tag: 'message',
+      flags: 1,
+      transactional: true,
+      messageLsn: lsn,
+      prefix: 'otel.traceparent',
+      content: new TextEncoder().encode(traceparent),
+    });
+    const insert = (id: string): Pgoutput.MessageInsert => ({
+      tag: 'insert',
+      relation: rooms,
+      new: { id, name: id, description: null },
+    });
+    b.handle('0/500', begin(13, '0/540'));
+    const untraced = b.handle('0/501', insert('u')).records;
+    b.handle('0/502', trace('0/502', 'tp-a'));
+    const a = b.handle('0/503', insert('a')).records;
+    b.handle('0/504', trace('0/504', 'tp-b'));
+    const bRecords = b.handle('0/505', insert('b')).records;
+    const deleted = b.handle('0/506', { tag: 'delete', relation: rooms, key: { id: 'b' }, old: null }).records;
+    const { records: end } = b.handle('0/540', commit('0/540', '0/568'));
+
+    expect(untraced.map((r) => r.segment.traceparent)).toEqual([undefined, undefined]); // BEGIN and the row
+    expect(a.map((r) => r.segment.traceparent)).toEqual(['tp-a']);
+    expect([...bRecords, ...deleted, ...end].map((r) => r.segment.traceparent)).toEqual([
+      'tp-b',
+      'tp-b',
+      'tp-b',
+      'tp-b',
+    ]);
+    expect([untraced[1], a[0], bRecords[0], deleted[0]].map((r) => r?.segment.events)).toEqual([1, 1, 2, 2]);
+    expect(new Set([...untraced, ...a, ...bRecords].map((r) => r.txn)).size).toBe(1);
+  });
 });

@@ -16,8 +16,24 @@ export interface OutRecord {
   topic: string;
   key: string;
   value: string | null;
-  /** the transaction the record belongs to (its span adds the traceparent header) */
+  /** the transaction the record belongs to */
   txn: OpenTransaction;
+  /** the part of it that one trace wrote (its span adds the traceparent header) */
+  segment: TraceSegment;
+}
+
+/**
+ * The changes of a transaction that follow one `otel.traceparent` message, up to the next one. A transaction of
+ * one request has one; a batched statement of the write API emits each request's message right before its row,
+ * so each row is attributed to its own request's trace.
+ */
+export interface TraceSegment {
+  /** from the write API's `pg_logical_emit_message(true, 'otel.traceparent', …)`; undefined: a fresh root */
+  traceparent: string | undefined;
+  /** events in this segment */
+  events: number;
+  /** the table of its first event (names its span) */
+  firstTable: string | undefined;
 }
 
 export interface OpenTransaction {
@@ -30,10 +46,8 @@ export interface OpenTransaction {
   /** events so far (the index of the next one is this + 1) */
   events: number;
   perTable: Map<string, number>;
-  /** from the write API's `pg_logical_emit_message(true, 'otel.traceparent', …)` */
-  traceparent: string | undefined;
-  /** the table of the first change (names the transaction's span) */
-  firstTable: string | undefined;
+  /** the segment new events join */
+  segment: TraceSegment;
   /** changes (not snapshot reads): only these get BEGIN/END on the transaction topic */
   changes: number;
 }
@@ -78,14 +92,17 @@ export class ChangeEventBuilder {
           commitTimeMs: Number(BigInt(msg.commitTime as bigint) / 1000n),
           events: 0,
           perTable: new Map(),
-          traceparent: undefined,
-          firstTable: undefined,
+          segment: { traceparent: undefined, events: 0, firstTable: undefined },
           changes: 0,
         };
         return { records: [] };
       case 'message':
         if (this.#txn && msg.transactional && msg.prefix === TRACEPARENT_PREFIX) {
-          this.#txn.traceparent = Buffer.from(msg.content).toString('utf8');
+          this.#txn.segment = {
+            traceparent: Buffer.from(msg.content).toString('utf8'),
+            events: 0,
+            firstTable: undefined,
+          };
         }
         return { records: [] };
       case 'insert':
@@ -125,7 +142,6 @@ export class ChangeEventBuilder {
     const txn = this.#requireTxn(rel.name);
     const records: OutRecord[] = [];
     if (txn.changes === 0) {
-      txn.firstTable = rel.name;
       records.push(this.#boundary(txn, 'BEGIN'));
     }
     txn.changes += 1;
@@ -140,9 +156,10 @@ export class ChangeEventBuilder {
       ts_ms: this.#now(),
       transaction: { id: `${txn.xid}:${txn.commitLsn}`, total_order: txn.events, data_collection_order: perTable },
     };
-    records.push({ topic, key, value: JSON.stringify(event), txn });
+    const { segment } = txn;
+    records.push({ topic, key, value: JSON.stringify(event), txn, segment });
     // compaction removes the key once it sees a null value
-    if (op === 'd') records.push({ topic, key, value: null, txn });
+    if (op === 'd') records.push({ topic, key, value: null, txn, segment });
     return records;
   }
 
@@ -152,7 +169,6 @@ export class ChangeEventBuilder {
    */
   snapshotRead(schema: string, table: string, primaryKey: readonly string[], row: Row): OutRecord {
     const txn = this.#requireTxn('snapshot read');
-    txn.firstTable ??= table;
     const event: ChangeEvent = {
       before: null,
       after: row,
@@ -166,12 +182,15 @@ export class ChangeEventBuilder {
       key: snapshotKey(primaryKey, row),
       value: JSON.stringify(event),
       txn,
+      segment: txn.segment,
     };
   }
 
   /** Counts one more event of the transaction (in all and for its table) and says where it comes from. */
   #count(txn: OpenTransaction, schema: string, table: string, lsn: number | null) {
     txn.events += 1;
+    txn.segment.events += 1;
+    txn.segment.firstTable ??= table;
     const collection = `${schema}.${table}`;
     const perTable = (txn.perTable.get(collection) ?? 0) + 1;
     txn.perTable.set(collection, perTable);
@@ -210,6 +229,7 @@ export class ChangeEventBuilder {
       key: JSON.stringify({ id }),
       value: JSON.stringify(event),
       txn,
+      segment: txn.segment,
     };
   }
 

@@ -312,7 +312,7 @@ export class CdcService implements Service {
             const { schema, table, primaryKey } = ready.table;
             for (const row of ready.rows) {
               const r = builder.snapshotRead(schema, table, primaryKey, row);
-              await publisher.push(r.topic, { key: r.key, value: r.value, headers: this.#spans.headersFor(r.txn) });
+              await publisher.push(r.topic, { key: r.key, value: r.value, headers: this.#spans.headersFor(r) });
               this.#eventCounter(table, 'read').inc();
             }
             // after the rows, in the same ordered stream: durable only once they are
@@ -356,7 +356,7 @@ export class CdcService implements Service {
           const table = r.topic.slice(r.topic.lastIndexOf('.') + 1);
           // a streamed change beats the read of the same row in an open snapshot window
           snapshotter?.noteChange(table, r.key);
-          await publisher.push(r.topic, { key: r.key, value: r.value, headers: this.#spans.headersFor(r.txn) });
+          await publisher.push(r.topic, { key: r.key, value: r.value, headers: this.#spans.headersFor(r) });
           if (r.value !== null && msg.tag !== 'commit') this.#eventCounter(table, msg.tag).inc();
         }
         if (committed) publisher.mark(committed);

@@ -1,24 +1,34 @@
 /**
- * One span per published transaction. Its parent is the traceparent the write API emitted into the WAL (so the
- * trace runs HTTP → Postgres → CDC → Kafka), or none (a fresh root) for transactions that carried none; it ends
- * when Kafka has acknowledged the transaction's last event. Each Kafka record carries the span's W3C traceparent.
+ * One span per traced part of a published transaction (`TraceSegment`): its parent is the traceparent the write
+ * API emitted into the WAL before those changes (so the trace runs HTTP → Postgres → CDC → Kafka), or none (a fresh
+ * root) for changes that carried none. A transaction of one request has one span; a batched statement of many
+ * requests has one per request, each in its request's trace. Spans end when Kafka has acknowledged the whole
+ * transaction. Each Kafka record carries its span's W3C traceparent.
  */
 import type { Span } from '@opentelemetry/api';
 import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
-import type { OpenTransaction } from './change-events.ts';
+import type { OpenTransaction, OutRecord, TraceSegment } from './change-events.ts';
 
 const tracer = trace.getTracer('bgc-cdc');
 
-export class TransactionSpans {
-  readonly #open = new Map<OpenTransaction, { span: Span; headers: Record<string, string> }>();
+interface OpenSpan {
+  span: Span;
+  headers: Record<string, string>;
+}
 
-  /** The headers for a record of this transaction (starts its span on first use). */
-  headersFor(txn: OpenTransaction): Record<string, string> {
-    const known = this.#open.get(txn);
+export class TransactionSpans {
+  readonly #open = new Map<OpenTransaction, Map<TraceSegment, OpenSpan>>();
+
+  /** The headers for a record (starts its segment's span on first use). */
+  headersFor({ txn, segment }: Pick<OutRecord, 'txn' | 'segment'>): Record<string, string> {
+    let segments = this.#open.get(txn);
+    const known = segments?.get(segment);
     if (known) return known.headers;
-    const parent = txn.traceparent ? propagation.extract(ROOT_CONTEXT, { traceparent: txn.traceparent }) : ROOT_CONTEXT;
+    const parent = segment.traceparent
+      ? propagation.extract(ROOT_CONTEXT, { traceparent: segment.traceparent })
+      : ROOT_CONTEXT;
     const span = tracer.startSpan(
-      `cdc publish ${txn.firstTable ?? 'transaction'}`,
+      `cdc publish ${segment.firstTable ?? 'transaction'}`,
       {
         kind: SpanKind.PRODUCER,
         attributes: {
@@ -32,24 +42,33 @@ export class TransactionSpans {
     );
     const headers: Record<string, string> = {};
     propagation.inject(trace.setSpan(context.active(), span), headers);
-    this.#open.set(txn, { span, headers });
+    if (!segments) {
+      segments = new Map();
+      this.#open.set(txn, segments);
+    }
+    segments.set(segment, { span, headers });
     return headers;
   }
 
   /** Kafka holds every event of the transaction. */
   durable(txn: OpenTransaction): void {
-    const open = this.#open.get(txn);
-    if (!open) return;
-    open.span.setAttribute('bgc.event_count', txn.events);
-    open.span.end();
+    const segments = this.#open.get(txn);
+    if (!segments) return;
+    for (const [segment, { span }] of segments) {
+      span.setAttribute('bgc.event_count', segment.events);
+      span.setAttribute('bgc.transaction_event_count', txn.events);
+      span.end();
+    }
     this.#open.delete(txn);
   }
 
   /** The stream broke: these transactions will be re-read from the slot and published again. */
   abandonAll(reason: string): void {
-    for (const { span } of this.#open.values()) {
-      span.setStatus({ code: SpanStatusCode.ERROR, message: reason });
-      span.end();
+    for (const segments of this.#open.values()) {
+      for (const { span } of segments.values()) {
+        span.setStatus({ code: SpanStatusCode.ERROR, message: reason });
+        span.end();
+      }
     }
     this.#open.clear();
   }

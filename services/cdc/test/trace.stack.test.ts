@@ -51,4 +51,39 @@ describe('cdc: one trace from the HTTP request to Kafka', () => {
     expect(names).toContain('write-api:POST /v1/rooms/:roomId/messages');
     expect(await cdc.stop()).toBe(0);
   });
+
+  test('sends batched into one statement each keep their own trace through CDC to Kafka', async () => {
+    await using ctx = await openTestContext('cdc-trace-batch', { migrated: true });
+    await using cdc = await startCdc(ctx);
+    // one statement at a time, so concurrent sends share statements (and transactions)
+    await using server = await startWriteApi(ctx, { BGC_WRITE_API_BATCH_IN_FLIGHT: '1' });
+    const api = client(server.url);
+    const ann = await signUp(api, 'Ann');
+    const room = await api.post<{ id: string }>('/v1/rooms', { name: 'lobby' }, { token: ann.token });
+
+    const traceIds = Array.from({ length: 12 }, () => crypto.randomBytes(16).toString('hex'));
+    const sent = await Promise.all(
+      traceIds.map((traceId, i) =>
+        api.post<{ id: string }>(
+          `/v1/rooms/${room.body.id}/messages`,
+          { content: `batched ${i}` },
+          { token: ann.token, headers: { traceparent: `00-${traceId}-${crypto.randomBytes(8).toString('hex')}-01` } },
+        ),
+      ),
+    );
+    expect(sent.map((r) => r.status)).toEqual(traceIds.map(() => 201));
+
+    const { prefix } = cdcNames(ctx);
+    const records = await readUntil(ctx, [`${prefix}.public.messages`], (rs) =>
+      sent.every((s) => rs.some((r) => r.value?.includes(s.body.id))),
+    );
+    const txIds = new Set<number>();
+    sent.forEach((s, i) => {
+      const record = records.find((r) => r.value?.includes(s.body.id));
+      expect(record?.headers.traceparent, `send ${i}`).toMatch(new RegExp(`^00-${traceIds[i]}-[0-9a-f]{16}-01$`));
+      txIds.add((JSON.parse(record?.value ?? '{}') as { source: { txId: number } }).source.txId);
+    });
+    expect(txIds.size).toBeLessThan(sent.length); // some sends did share a transaction
+    expect(await cdc.stop()).toBe(0);
+  });
 });

@@ -27,7 +27,7 @@ export interface AppDeps {
   registry: Registry;
   metrics: Metrics;
   logger: Logger;
-  settings: Settings & { bodyLimitBytes: number; acquireTimeoutMs: number };
+  settings: Settings & { bodyLimitBytes: number; acquireTimeoutMs: number; batchMax: number; batchInFlight: number };
 }
 
 export function createApp(deps: AppDeps) {
@@ -66,6 +66,11 @@ export function createApp(deps: AppDeps) {
   const routeDeps = {
     prisma: deps.prisma,
     pool: deps.pool,
+    batching: {
+      maxBatch: deps.settings.batchMax,
+      maxInFlight: deps.settings.batchInFlight,
+      sizes: deps.metrics.batchSizes,
+    },
     positions: new WalPositionReader(deps.pool),
     settings: deps.settings,
     acquireTimeoutMs: deps.settings.acquireTimeoutMs,

@@ -11,6 +11,10 @@ export const writeApiEnv = {
   WRITE_API_POOL_MAX: envTypes.positiveInt(20),
   /** How long a request waits for a pooled connection before it fails with 503. */
   WRITE_API_POOL_ACQUIRE_TIMEOUT_MS: envTypes.positiveInt(2000),
+  /** Most message sends one batched statement carries (`statement-batcher.ts`); 1 turns batching off. */
+  WRITE_API_BATCH_MAX: envTypes.positiveInt(64),
+  /** Batched statements of one route running at once; a lone request never waits while fewer are running. */
+  WRITE_API_BATCH_IN_FLIGHT: envTypes.positiveInt(4),
   /** Lifetime of a bearer token. */
   WRITE_API_TOKEN_TTL_HOURS: envTypes.positiveInt(24 * 7),
   /** Request bodies larger than this are refused with 413. */

@@ -92,6 +92,7 @@ export function fromDatabaseError(err: unknown): ApiError | undefined {
       });
     case '22001': // string_data_right_truncation
     case '22P02': // invalid_text_representation
+    case '22021': // character_not_in_repertoire (a NUL in text)
       return new ApiError(400, 'INVALID_VALUE', 'a value has the wrong form');
     case '40001': // serialization_failure
     case '40P01': // deadlock_detected

@@ -13,8 +13,8 @@ import type pg from 'pg';
 import type { Answer, Tx, WriteOutcome } from './write-tx.ts';
 import { currentTraceparent, IdempotencyKeyReused, requestHash, writeTx } from './write-tx.ts';
 import type { Db } from './db.ts';
-import type { OneStatement } from './one-statement.ts';
-import { runOneStatement } from './one-statement.ts';
+import type { BatchedStatement, BatchOptions } from './statement-batcher.ts';
+import { StatementBatcher } from './statement-batcher.ts';
 import type { WalPositionReader } from './wal-position.ts';
 
 extendZodWithOpenApi(z);
@@ -46,12 +46,16 @@ export interface RouteDef<P extends z.ZodType, B extends z.ZodType> {
   responses: Record<number, string>;
   handler: (ctx: RouteContext<z.output<P>, z.output<B>>) => Promise<Answer>;
   /**
-   * The same write as one statement, for the hottest routes (`one-statement.ts`): used when the request has no
-   * Idempotency-Key; when it answers undefined (nothing written), `handler` runs and says why.
+   * The same write batched with concurrent requests into one statement, for the hottest routes
+   * (`statement-batcher.ts`): used when the request has no Idempotency-Key; when nothing was written for the
+   * request, `handler` runs in a transaction and says why.
    */
-  oneStatement?: (
-    ctx: Pick<RouteContext<z.output<P>, z.output<B>>, 'params' | 'body' | 'userId'>,
-  ) => OneStatement<pg.QueryResultRow>;
+  batched?: {
+    statement: BatchedStatement<pg.QueryResultRow>;
+    /** this request's values, one per array parameter from `$2` on */
+    values: (ctx: Pick<RouteContext<z.output<P>, z.output<B>>, 'params' | 'body' | 'userId'>) => unknown[];
+    answer: (row: pg.QueryResultRow) => Answer;
+  };
 }
 
 /** A route with its types erased, for lists of routes; `route()` checks each definition first. */
@@ -66,8 +70,9 @@ export function route<P extends z.ZodType = z.ZodObject, B extends z.ZodType = z
 
 export interface Deps {
   prisma: Db;
-  /** the pool under `prisma`, for one-statement writes */
+  /** the pool under `prisma`, for batched writes */
   pool: pg.Pool;
+  batching: Omit<BatchOptions, 'route'>;
   positions: WalPositionReader;
   settings: Settings;
   acquireTimeoutMs: number;
@@ -120,6 +125,9 @@ export function mount(router: Router, registry: OpenAPIRegistry, deps: Deps, rou
     ]),
   });
 
+  const batcher = route.batched
+    ? new StatementBatcher(deps.pool, route.batched.statement, { ...deps.batching, route: route.path })
+    : undefined;
   router[route.method](route.path, (req: Request, res: Response, next: NextFunction) => {
     // name the server span after the route, not the raw URL (ids would explode the span names)
     trace.getActiveSpan()?.setAttribute('http.route', route.path).updateName(`${req.method} ${route.path}`);
@@ -140,42 +148,40 @@ export function mount(router: Router, registry: OpenAPIRegistry, deps: Deps, rou
         key && route.auth && route.method === 'post'
           ? { userId, key, requestHash: requestHash(req.method, req.originalUrl, rawBody) }
           : undefined;
-      const fast =
-        route.oneStatement && !idempotency
-          ? await runOneStatement(
-              deps.pool,
-              currentTraceparent(),
-              route.oneStatement({ params: params.data, body: body.data, userId }),
-            )
+      const batched = batcher && route.batched && !idempotency ? route.batched : undefined;
+      const row =
+        batcher && batched
+          ? await batcher.submit(batched.values({ params: params.data, body: body.data, userId }), currentTraceparent())
           : undefined;
-      const outcome: WriteOutcome = fast
-        ? { ...fast, replayed: false, lsn: await deps.positions.afterCommit() }
-        : await writeTx(
-            deps.prisma,
-            { idempotency, acquireTimeoutMs: deps.acquireTimeoutMs, positions: deps.positions },
-            (tx) =>
-              route.handler({
-                params: params.data,
-                body: body.data,
-                settings: deps.settings,
-                forgetToken: deps.forgetToken,
-                userId,
-                tx,
-                req,
-              }),
-          ).catch((err: unknown) => {
-            if (err instanceof IdempotencyKeyReused) {
-              throw new ApiError(
-                422,
-                'IDEMPOTENCY_KEY_REUSED',
-                'this Idempotency-Key was used for a different request',
-                {
-                  field: 'Idempotency-Key',
-                },
-              );
-            }
-            throw err;
-          });
+      const outcome: WriteOutcome =
+        row && batched
+          ? { ...batched.answer(row), replayed: false, lsn: await deps.positions.afterCommit() }
+          : await writeTx(
+              deps.prisma,
+              { idempotency, acquireTimeoutMs: deps.acquireTimeoutMs, positions: deps.positions },
+              (tx) =>
+                route.handler({
+                  params: params.data,
+                  body: body.data,
+                  settings: deps.settings,
+                  forgetToken: deps.forgetToken,
+                  userId,
+                  tx,
+                  req,
+                }),
+            ).catch((err: unknown) => {
+              if (err instanceof IdempotencyKeyReused) {
+                throw new ApiError(
+                  422,
+                  'IDEMPOTENCY_KEY_REUSED',
+                  'this Idempotency-Key was used for a different request',
+                  {
+                    field: 'Idempotency-Key',
+                  },
+                );
+              }
+              throw err;
+            });
       res.setHeader('Commit-LSN', outcome.lsn);
       if (outcome.replayed) res.setHeader('Idempotent-Replayed', 'true');
       if (outcome.status === 204) res.status(204).end();

@@ -28,7 +28,14 @@ export function createMetrics(registry: Registry, pool: pg.Pool) {
       this.set({ state: 'waiting' }, pool.waitingCount);
     },
   });
-  return { requests, errors };
+  const batchSizes = new Histogram({
+    name: 'write_api_batch_size',
+    help: 'Requests per batched statement, by route',
+    labelNames: ['route'] as const,
+    buckets: [1, 2, 4, 8, 16, 32, 64, 128],
+    registers: [registry],
+  });
+  return { requests, errors, batchSizes };
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;

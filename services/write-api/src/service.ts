@@ -38,6 +38,8 @@ export class WriteApi implements Service {
         tokenTtlHours: config.WRITE_API_TOKEN_TTL_HOURS,
         bodyLimitBytes: config.WRITE_API_BODY_LIMIT_BYTES,
         acquireTimeoutMs: config.WRITE_API_POOL_ACQUIRE_TIMEOUT_MS,
+        batchMax: config.WRITE_API_BATCH_MAX,
+        batchInFlight: config.WRITE_API_BATCH_IN_FLIGHT,
       },
     });
     this.#server = http.createServer({ keepAliveTimeout: 65_000 }, app);

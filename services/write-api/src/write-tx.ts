@@ -8,7 +8,8 @@
  *  3. stores the answer with the key, atomically with the writes;
  *  4. after commit, reads the WAL position, which the response carries so reads can wait for a replica that has
  *     replayed it (read-your-writes).
- * The hottest routes also have a one-statement form (`one-statement.ts`) for requests without an Idempotency-Key.
+ * The hottest routes also have a batched one-statement form (`statement-batcher.ts`) for requests without an
+ * Idempotency-Key.
  */
 import crypto from 'node:crypto';
 import { context, propagation } from '@opentelemetry/api';

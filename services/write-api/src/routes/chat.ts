@@ -6,7 +6,6 @@ import type { AnyRoute } from '../http.ts';
 import { route, uuid } from '../http.ts';
 import type { MessageRow } from '../present.ts';
 import type { Tx } from '../write-tx.ts';
-import { TRACE_SOURCE } from '../one-statement.ts';
 import { presentMessage, presentMessageRow, presentRoom } from '../present.ts';
 
 /** Nothing matched "this id, sent by you": say which half failed. */
@@ -14,6 +13,21 @@ async function whyNotMine(tx: Tx, messageId: string, verb: string): Promise<neve
   const exists = await tx.$queryRaw<unknown[]>`SELECT 1 FROM messages WHERE id = ${messageId}::uuid`;
   if (exists.length === 0) throw notFound('message', 'messageId');
   throw forbidden('NOT_YOURS', `only the sender may ${verb} a message`);
+}
+
+/**
+ * Rows of a batched room send back to their requests, by (room, sender, type, content): requests with equal values
+ * are interchangeable, so the answer does not depend on the order RETURNING yields rows in.
+ */
+function assignByValues(rows: MessageRow[], requests: readonly (readonly unknown[])[]): (MessageRow | undefined)[] {
+  const byValues = new Map<string, MessageRow[]>();
+  for (const row of rows) {
+    const k = JSON.stringify([row.room_id, row.sender_id, row.type, row.content]);
+    const list = byValues.get(k);
+    if (list) list.push(row);
+    else byValues.set(k, [row]);
+  }
+  return requests.map((values) => byValues.get(JSON.stringify(values))?.shift());
 }
 
 const roomParams = z.strictObject({ roomId: uuid('roomId') });
@@ -79,17 +93,29 @@ export const chatRoutes: AnyRoute[] = [
     params: roomParams,
     body: z.strictObject({ content, type: z.enum(['TEXT', 'IMAGE']).default('TEXT') }),
     responses: { 201: 'sent', 403: 'NOT_A_MEMBER', 404: 'no such room' },
-    // the hottest write: membership check, trace message and insert in one autocommitted statement; the
-    // uninitialised EXISTS is a one-time filter evaluated before `trace` is read, so a refused send emits nothing
-    oneStatement: ({ params, body, userId }) => ({
-      text: `
-        INSERT INTO messages (room_id, sender_id, type, content)
-        SELECT $2::uuid, $3::uuid, $4::message_type, $5 FROM ${TRACE_SOURCE}
-         WHERE EXISTS (SELECT 1 FROM room_members WHERE room_id = $2::uuid AND user_id = $3::uuid)
-        RETURNING id, created_at, room_id, conversation_id, sender_id, type, content, edited_at, version`,
-      values: [params.roomId, userId, body.type, body.content],
-      answer: ([row]) => (row ? { status: 201, body: presentMessageRow(row as MessageRow) } : undefined),
-    }),
+    // the hottest write, batched (`statement-batcher.ts`): concurrent sends become one autocommitted statement.
+    // Members are filtered first (in request order, `OFFSET 0` keeps the subquery a fence), then for each row
+    // that passed the lateral subquery emits its trace message just before the row is inserted, so a refused
+    // send emits nothing and each row follows its own request's traceparent in the WAL.
+    batched: {
+      statement: {
+        text: `
+          INSERT INTO messages (room_id, sender_id, type, content)
+          SELECT ok.room_id, ok.sender_id, ok.type, ok.content
+            FROM (SELECT s.traceparent, s.room_id, s.sender_id, s.type, s.content
+                    FROM unnest($1::text[], $2::uuid[], $3::uuid[], $4::message_type[], $5::text[]) WITH ORDINALITY
+                         AS s (traceparent, room_id, sender_id, type, content, ord)
+                   WHERE EXISTS (SELECT 1 FROM room_members m WHERE m.room_id = s.room_id AND m.user_id = s.sender_id)
+                   ORDER BY s.ord
+                  OFFSET 0) AS ok
+           CROSS JOIN LATERAL (SELECT pg_logical_emit_message(true, 'otel.traceparent', ok.traceparent)) AS trace
+          RETURNING id, created_at, room_id, conversation_id, sender_id, type, content, edited_at, version`,
+        assign: (rows, requests) => assignByValues(rows as MessageRow[], requests),
+      },
+      // uuids as Postgres prints them, so `assignByValues` matches the rows RETURNING gives back
+      values: ({ params, body, userId }) => [params.roomId.toLowerCase(), userId, body.type, body.content],
+      answer: (row) => ({ status: 201, body: presentMessageRow(row as MessageRow) }),
+    },
     handler: async ({ params, body, userId, tx }) => {
       // with an Idempotency-Key, or when the one statement wrote nothing: the same insert, and when nothing was
       // inserted we look up why (no such room, or not a member)

@@ -1,0 +1,91 @@
+import crypto from 'node:crypto';
+import { describe, expect, test } from 'vitest';
+import { openTestContext } from '@bgc/testkit/context';
+import { client, signUp } from './client.ts';
+import { startWriteApi } from './server.ts';
+
+const traceparentOf = (traceId: string) => `00-${traceId}-${crypto.randomBytes(8).toString('hex')}-01`;
+
+describe('write-api: concurrent room sends share one statement and keep their own guarantees', () => {
+  test('each send gets its own row and answer, its own trace message right before its row, and a bad one fails alone', async () => {
+    await using ctx = await openTestContext('wapi-batch', { migrated: true });
+    const admin = await ctx.pg('primary');
+    const slot = `batch_${ctx.id}`;
+    await admin.query(`SELECT pg_create_logical_replication_slot($1, 'test_decoding')`, [slot]);
+    // one statement at a time: whatever arrives while it runs must leave as a batch
+    await using server = await startWriteApi(ctx, { BGC_WRITE_API_BATCH_IN_FLIGHT: '1' });
+    const api = client(server.url);
+    const ann = await signUp(api, 'Ann');
+    const bob = await signUp(api, 'Bob');
+    const room = await api.post<{ id: string }>('/v1/rooms', { name: 'lobby' }, { token: ann.token });
+    await admin.query(`SELECT pg_replication_slot_advance($1, pg_current_wal_lsn())`, [slot]);
+
+    // 40 sends at once: Ann's, Bob's (not a member), one with a NUL (Postgres refuses it), and the same text twice
+    const sends = Array.from({ length: 40 }, (_, i) => {
+      const kind = i === 13 ? 'nul' : i % 7 === 3 ? 'outsider' : 'member';
+      const content = kind === 'nul' ? 'bad \u0000 byte' : i === 21 || i === 22 ? 'same text' : `message ${i}`;
+      return { i, kind, content, traceId: crypto.randomBytes(16).toString('hex') };
+    });
+    const replies = await Promise.all(
+      sends.map((s) =>
+        api.post<{ id: string; content: string; senderId: string; error?: { code: string } }>(
+          `/v1/rooms/${room.body.id.toUpperCase()}/messages`,
+          { content: s.content },
+          { token: s.kind === 'outsider' ? bob.token : ann.token, headers: { traceparent: traceparentOf(s.traceId) } },
+        ),
+      ),
+    );
+
+    const sent = new Map<string, (typeof sends)[number]>();
+    sends.forEach((s, k) => {
+      const reply = replies[k];
+      if (s.kind === 'member') {
+        expect(reply?.status, `send ${s.i}`).toBe(201);
+        expect(reply?.body.content).toBe(s.content);
+        expect(reply?.body.senderId).toBe(ann.id);
+        expect(reply?.headers.get('commit-lsn')).toMatch(/^[0-9A-F]+\/[0-9A-F]+$/);
+        sent.set(reply?.body.id ?? '', s);
+      } else if (s.kind === 'outsider') {
+        expect(reply?.status, `send ${s.i}`).toBe(403);
+      } else {
+        expect(reply?.status, `send ${s.i}`).toBe(400);
+        expect(reply?.body.error?.code).toBe('INVALID_VALUE');
+      }
+    });
+    const members = sends.filter((s) => s.kind === 'member');
+    expect(sent.size).toBe(members.length); // distinct ids: the two equal texts got a row each
+
+    // exactly those rows, nothing twice, nothing from the refused sends
+    const rows = await admin.query<{ id: string }>('SELECT id FROM messages WHERE room_id = $1', [room.body.id]);
+    expect(rows.rows.map((r) => r.id).sort()).toEqual([...sent.keys()].sort());
+
+    // they were batched: fewer statements than sends
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    const count = Number(/write_api_batch_size_count\{[^}]*\} (\d+)/.exec(metrics)?.[1]);
+    const singles = Number(/write_api_batch_size_bucket\{le="1"[^}]*\} (\d+)/.exec(metrics)?.[1]);
+    expect(count).toBeGreaterThan(0);
+    expect(singles).toBeLessThan(count);
+
+    // in the WAL each row comes right after its own request's trace message; refused sends emitted nothing
+    const changes = await admin.query<{ xid: string; data: string }>(
+      `SELECT xid::text, data FROM pg_logical_slot_get_changes($1, NULL, NULL)`,
+      [slot],
+    );
+    const wal = changes.rows.map((c) => c.data).filter((d) => !d.startsWith('BEGIN') && !d.startsWith('COMMIT'));
+    const inserts = wal.flatMap((d, k) => (/table public\.messages\w*: INSERT/.test(d) ? [k] : []));
+    expect(inserts).toHaveLength(members.length);
+    for (const k of inserts) {
+      const id = /id\[uuid\]:'([0-9a-f-]+)'/.exec(wal[k] ?? '')?.[1] ?? '';
+      expect(wal[k - 1], `trace message before ${id}`).toContain(
+        `content:${traceparentOf(sent.get(id)?.traceId ?? '?').slice(0, 36)}`,
+      );
+    }
+    const traceMessages = wal.filter((d) => d.includes('prefix: otel.traceparent'));
+    expect(traceMessages).toHaveLength(members.length);
+    const batchedTxns = new Set(
+      changes.rows.filter((c) => /table public\.messages\w*: INSERT/.test(c.data)).map((c) => c.xid),
+    );
+    expect(batchedTxns.size).toBeLessThan(members.length);
+    await admin.query('SELECT pg_drop_replication_slot($1)', [slot]);
+  });
+});
