@@ -33,6 +33,8 @@ export interface AppDeps {
 export function createApp(deps: AppDeps) {
   const app = express();
   app.disable('x-powered-by');
+  // answers to writes are not cached or revalidated: hashing every body for an ETag is wasted work
+  app.set('etag', false);
   app.set('trust proxy', false);
 
   app.use((req: Request, res: Response, next: NextFunction) => {
