@@ -105,59 +105,129 @@ await writer.query('SET statement_timeout = 0');
 const superDb = withDatabase(superuserUrl(), db);
 const ceilingSlot = new pg.Client({ connectionString: superDb });
 await ceilingSlot.connect();
-await ceilingSlot.query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [CEILING_SLOT]);
-const cdc = startCdc(urls.DB_CDC_URL);
+let cdc = startCdc(urls.DB_CDC_URL);
 process.on('exit', () => cdc.child.kill('SIGKILL')); // never leave the service running after a failed run
-// the service runs with LOG_LEVEL=warn: its "streaming" line is info, so wait for the slot instead
-await Promise.race([
-  cdc.streaming,
-  (async () => {
-    for (;;) {
-      const r = await ceilingSlot.query(`SELECT 1 FROM pg_replication_slots WHERE slot_name = $1 AND active`, [SLOT]);
-      if (r.rowCount) return;
-      await sleep(100);
-    }
-  })(),
-]);
+/** Until the service streams: its "streaming" line is info (it runs at warn), so watch its slot turn active. */
+async function streaming(service: ReturnType<typeof startCdc>) {
+  await Promise.race([
+    service.streaming,
+    (async () => {
+      for (;;) {
+        const r = await ceilingSlot.query(`SELECT 1 FROM pg_replication_slots WHERE slot_name = $1 AND active`, [SLOT]);
+        if (r.rowCount) return;
+        await sleep(100);
+      }
+    })(),
+  ]);
+}
+await streaming(cdc);
 const admin = kafka.admin();
 await admin.connect();
 
-// 1. throughput
-log(`throughput: ${rows} rows in transactions of ${txnRows}`);
-const bar = new cliProgress.SingleBar(
-  {
-    stream: process.stderr,
-    format: '{bar} {percentage}% | {value}/{total} events in Kafka | {rate} events/s | ETA {eta_formatted}',
-    fps: 5,
-    noTTYOutput: true,
-    notTTYSchedule: 2000,
-  },
-  cliProgress.Presets.shades_classic,
-);
-bar.start(rows, 0, { rate: 0 });
-const t0 = Date.now();
-let inserted = 0;
-const inserting = (async () => {
-  while (inserted < rows) {
-    const n = Math.min(txnRows, rows - inserted);
+function progressBar() {
+  return new cliProgress.SingleBar(
+    {
+      stream: process.stderr,
+      format: '{bar} {percentage}% | {value}/{total} events in Kafka | {rate} events/s | ETA {eta_formatted}',
+      fps: 5,
+      noTTYOutput: true,
+      notTTYSchedule: 2000,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+}
+
+/** Inserts rows `from`+1 … `from`+`count` in transactions of `txnRows`; resolves with the time it took. */
+async function insertUsers(from: number, count: number): Promise<number> {
+  const started = Date.now();
+  for (let done = 0; done < count;) {
+    const n = Math.min(txnRows, count - done);
     await writer.query(
       `INSERT INTO users (email, name, password_hash)
        SELECT 'b' || g || '@example.com', 'Bench ' || g, 'x' FROM generate_series($1::int, $2::int) g`,
-      [inserted + 1, inserted + n],
+      [from + done + 1, from + done + n],
     );
-    inserted += n;
+    done += n;
   }
-  return Date.now() - t0;
-})();
-let inKafka = 0;
-while (inKafka < rows) {
-  await sleep(200);
-  inKafka = await topicEnd(admin);
-  bar.update(inKafka, { rate: Math.round(inKafka / ((Date.now() - t0) / 1000)) });
+  return Date.now() - started;
 }
-const streamMs = Date.now() - t0;
-bar.stop();
+
+/** Polls the topic until it holds `total` events; resolves with the time from `since`. */
+async function untilInKafka(total: number, since: number, already: number): Promise<number> {
+  const bar = progressBar();
+  bar.start(total - already, 0, { rate: 0 });
+  let inKafka = already;
+  while (inKafka < total) {
+    await sleep(200);
+    inKafka = await topicEnd(admin);
+    bar.update(inKafka - already, { rate: Math.round((inKafka - already) / ((Date.now() - since) / 1000)) });
+  }
+  bar.stop();
+  return Date.now() - since;
+}
+
+// 1. latency at a steady rate, on a quiet system (after the bulk phases the broker is busy compacting for a while)
+const rate = Number(args.rate);
+const seconds = Number(args.seconds);
+log(`latency: ${rate} rows/s for ${seconds} s (transactions of ${rate / 100} rows every 10 ms)`);
+const consumer = kafka.consumer({ groupId: `bench-cdc-${Date.now()}`, maxWaitTimeInMs: 50 });
+await consumer.connect();
+await consumer.subscribe({ topic: usersTopic });
+const latencies: number[] = [];
+let measuring = false;
+await consumer.run({
+  eachMessage: ({ message }) => {
+    if (measuring && message.value) {
+      const event = JSON.parse(message.value.toString()) as { source: { ts_ms: number }; op: string };
+      if (event.op === 'c') latencies.push(Date.now() - event.source.ts_ms);
+    }
+    return Promise.resolve();
+  },
+});
+await sleep(3000); // the group settles on the topic's end
+measuring = true;
+const until = Date.now() + seconds * 1000;
+let next = Date.now();
+let k = 0;
+while (Date.now() < until) {
+  const n = rate / 100;
+  await writer.query(
+    `INSERT INTO users (email, name, password_hash)
+     SELECT 'l' || g || '@example.com', 'Latency ' || g, 'x' FROM generate_series($1::int, $2::int) g`,
+    [k + 1, k + n],
+  );
+  k += n;
+  next += 10;
+  await sleep(Math.max(0, next - Date.now()));
+}
+const writtenRate = k / seconds;
+await sleep(2000);
+measuring = false;
+await consumer.disconnect();
+const base = await topicEnd(admin);
+
+// the ceiling's slot starts here: it decodes exactly the two bulk ranges below
+await ceilingSlot.query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [CEILING_SLOT]);
+
+// 2a. live: the service streams while the rows are written (bounded by how fast Postgres takes the inserts)
+log(`throughput, live: ${rows} rows in transactions of ${txnRows} while the service streams`);
+const t0 = Date.now();
+const inserting = insertUsers(0, rows);
+const streamMs = await untilInKafka(base + rows, t0, base);
 const insertMs = await inserting;
+
+// 2b. backlog: the same number of rows written while the service is stopped, then drained from the slot (the
+// WAL range pg_recvlogical decodes below, so the two compare like for like)
+log(`throughput, backlog: ${rows} more rows with the service stopped, then drained`);
+cdc.child.kill('SIGTERM');
+await new Promise((r) => cdc.child.once('exit', r));
+const backlogInsertMs = await insertUsers(rows, rows);
+const b0 = Date.now();
+cdc = startCdc(urls.DB_CDC_URL);
+await streaming(cdc);
+const drainStart = Date.now();
+const drainMs = await untilInKafka(base + 2 * rows, drainStart, base + rows);
+const startupMs = drainStart - b0;
 const endLsn = (await writer.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn')).rows[0]?.lsn ?? '';
 
 // the ceiling: pgoutput decoding of the same changes by Postgres's own client, written nowhere
@@ -185,44 +255,6 @@ await runProgram(
 const ceilingMs = Date.now() - c0;
 await ceilingSlot.query('SELECT pg_drop_replication_slot($1)', [CEILING_SLOT]);
 
-// 2. latency at a steady rate
-const rate = Number(args.rate);
-const seconds = Number(args.seconds);
-log(`latency: ${rate} rows/s for ${seconds} s (transactions of ${rate / 100} rows every 10 ms)`);
-const consumer = kafka.consumer({ groupId: `bench-cdc-${Date.now()}`, maxWaitTimeInMs: 50 });
-await consumer.connect();
-await consumer.subscribe({ topic: usersTopic });
-const latencies: number[] = [];
-let measuring = false;
-await consumer.run({
-  eachMessage: ({ message }) => {
-    if (measuring && message.value) {
-      const event = JSON.parse(message.value.toString()) as { source: { ts_ms: number }; op: string };
-      if (event.op === 'c') latencies.push(Date.now() - event.source.ts_ms);
-    }
-    return Promise.resolve();
-  },
-});
-await sleep(3000); // the group settles on the topic's end
-measuring = true;
-const until = Date.now() + seconds * 1000;
-let next = Date.now();
-let k = rows;
-while (Date.now() < until) {
-  const n = rate / 100;
-  await writer.query(
-    `INSERT INTO users (email, name, password_hash)
-     SELECT 'l' || g || '@example.com', 'Latency ' || g, 'x' FROM generate_series($1::int, $2::int) g`,
-    [k + 1, k + n],
-  );
-  k += n;
-  next += 10;
-  await sleep(Math.max(0, next - Date.now()));
-}
-const writtenRate = (k - rows) / seconds;
-await sleep(2000);
-measuring = false;
-await consumer.disconnect();
 await admin.disconnect();
 cdc.child.kill('SIGTERM');
 await new Promise((r) => cdc.child.once('exit', r));
@@ -232,18 +264,23 @@ await cleanUp();
 
 const lat = summarize(latencies);
 process.stdout.write(`
-method: ${rows} rows into users in transactions of ${txnRows} (INSERT … SELECT generate_series, one connection);
-throughput = rows / (first insert → last event acknowledged in Kafka); ceiling = pg_recvlogical (pgoutput,
-proto 1, same publication) decoding the same WAL range to /dev/null; latency = consumer arrival − commit time
+method: ${rows} rows into users in transactions of ${txnRows} (INSERT … SELECT generate_series, one connection),
+twice: live = rows / (first insert → last event in Kafka, topic end offsets polled every 200 ms) while the service
+streams; backlog = the same number of rows written with the service stopped, then rows / (its slot active again →
+last event in Kafka); ceiling = pg_recvlogical (pgoutput, proto 1, same publication) decoding both WAL ranges to
+/dev/null; latency = consumer arrival − commit time
 (source.ts_ms) for each event while ${writtenRate.toFixed(0)} rows/s were written; all on this machine, in one run.
 
 ${table(
   ['measure', 'value'],
   [
-    ['CDC throughput (changes/s)', (rows / (streamMs / 1000)).toFixed(0)],
-    ['inserts alone took (s)', (insertMs / 1000).toFixed(1)],
-    ['pg_recvlogical ceiling (changes/s)', (rows / (ceilingMs / 1000)).toFixed(0)],
-    ['CDC / ceiling', `${((ceilingMs / streamMs) * 100).toFixed(0)}%`],
+    ['live: CDC throughput (changes/s)', (rows / (streamMs / 1000)).toFixed(0)],
+    ['live: the inserts alone (rows/s)', (rows / (insertMs / 1000)).toFixed(0)],
+    ['backlog: CDC drain (changes/s)', (rows / (drainMs / 1000)).toFixed(0)],
+    ['backlog: service start to streaming (s)', (startupMs / 1000).toFixed(1)],
+    ['backlog: the inserts alone (rows/s)', (rows / (backlogInsertMs / 1000)).toFixed(0)],
+    ['pg_recvlogical ceiling, both ranges (changes/s)', ((2 * rows) / (ceilingMs / 1000)).toFixed(0)],
+    ['backlog drain / ceiling', `${((rows / drainMs / ((2 * rows) / ceilingMs)) * 100).toFixed(0)}%`],
     [`commit → consumer at ${writtenRate.toFixed(0)}/s: events`, String(lat.n)],
     ['  p50 ms', lat.median.toFixed(1)],
     ['  p95 ms', lat.p95.toFixed(1)],
