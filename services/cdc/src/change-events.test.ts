@@ -1,6 +1,6 @@
 import type { Pgoutput } from 'pg-logical-replication';
 import { describe, expect, test } from 'vitest';
-import type { ChangeEvent, TransactionEvent } from '@bgc/events/envelope';
+import type { ChangeEvent, Source, TransactionEvent } from '@bgc/events/envelope';
 import { compareSequence, UNAVAILABLE } from '@bgc/events/envelope';
 import { ChangeEventBuilder } from './change-events.ts';
 
@@ -165,5 +165,45 @@ describe('change events from pgoutput messages', () => {
     ]);
     expect([untraced[1], a[0], bRecords[0], deleted[0]].map((r) => r?.segment.events)).toEqual([1, 1, 2, 2]);
     expect(new Set([...untraced, ...a, ...bRecords].map((r) => r.txn)).size).toBe(1);
+  });
+
+  test('an event is exactly the JSON of its envelope, fields in Debezium order, strings escaped', () => {
+    const b = builder();
+    b.handle('0/600', begin(14, '1/10'));
+    const row = { id: 'q"1', name: 'line\nbreak ✓', description: null };
+    const [, created] = b.handle('0/608', { tag: 'insert', relation: rooms, new: row }).records;
+    const read = b.snapshotRead('public', 'chat_rooms', ['id'], row);
+    const source = (snapshot: 'true' | 'false', index: number, lsn: number | null): Source => ({
+      version: 'test',
+      connector: 'postgresql',
+      name: 'bgc',
+      ts_ms: 1_700_000_000_000,
+      snapshot,
+      db: 'bgc',
+      sequence: JSON.stringify([String(0x1_0000_0010), String(index)]),
+      schema: 'public',
+      table: 'chat_rooms',
+      txId: 14,
+      lsn,
+      xmin: null,
+    });
+    const expected: ChangeEvent = {
+      before: null,
+      after: row,
+      source: source('false', 1, 0x608),
+      op: 'c',
+      ts_ms: 42,
+      transaction: { id: `14:${0x1_0000_0010}`, total_order: 1, data_collection_order: 1 },
+    };
+    expect(created?.value).toBe(JSON.stringify(expected));
+    const expectedRead: ChangeEvent = {
+      before: null,
+      after: row,
+      source: source('true', 2, null),
+      op: 'r',
+      ts_ms: 42,
+      transaction: null,
+    };
+    expect(read.value).toBe(JSON.stringify(expectedRead));
   });
 });
