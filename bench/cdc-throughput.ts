@@ -7,6 +7,8 @@
  *
  *   node bench/cdc-throughput.ts [--db bench_cdc] [--rows 200000] [--txn-rows 1000] [--rate 2000] [--seconds 20]
  *
+ *   [--rounds 3]   (throughput rounds: this machine is noisy, so the table gives their median and range)
+ *
  * Needs the stack (./bgc stack up). Uses a database of its own (recreated) and its own slots and topics.
  */
 import { spawn } from 'node:child_process';
@@ -30,6 +32,7 @@ const { values: args } = parseArgs({
     'txn-rows': { type: 'string', default: '1000' },
     rate: { type: 'string', default: '2000' },
     seconds: { type: 'string', default: '20' },
+    rounds: { type: 'string', default: '3' },
   },
 });
 const db = args.db;
@@ -209,25 +212,34 @@ const base = await topicEnd(admin);
 // the ceiling's slot starts here: it decodes exactly the two bulk ranges below
 await ceilingSlot.query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [CEILING_SLOT]);
 
-// 2a. live: the service streams while the rows are written (bounded by how fast Postgres takes the inserts)
-log(`throughput, live: ${rows} rows in transactions of ${txnRows} while the service streams`);
-const t0 = Date.now();
-const inserting = insertUsers(0, rows);
-const streamMs = await untilInKafka(base + rows, t0, base);
-const insertMs = await inserting;
+const rounds = Number(args.rounds);
+const live: number[] = [];
+const liveInserts: number[] = [];
+const drains: number[] = [];
+const drainInserts: number[] = [];
+const startups: number[] = [];
+for (let round = 0; round < rounds; round++) {
+  const offset = base + 2 * rows * round;
+  // 2a. live: the service streams while the rows are written (bounded by how fast Postgres takes the inserts)
+  log(`round ${round + 1}/${rounds}, live: ${rows} rows in transactions of ${txnRows} while the service streams`);
+  const t0 = Date.now();
+  const inserting = insertUsers(2 * rows * round, rows);
+  live.push(rows / ((await untilInKafka(offset + rows, t0, offset)) / 1000));
+  liveInserts.push(rows / ((await inserting) / 1000));
 
-// 2b. backlog: the same number of rows written while the service is stopped, then drained from the slot (the
-// WAL range pg_recvlogical decodes below, so the two compare like for like)
-log(`throughput, backlog: ${rows} more rows with the service stopped, then drained`);
-cdc.child.kill('SIGTERM');
-await new Promise((r) => cdc.child.once('exit', r));
-const backlogInsertMs = await insertUsers(rows, rows);
-const b0 = Date.now();
-cdc = startCdc(urls.DB_CDC_URL);
-await streaming(cdc);
-const drainStart = Date.now();
-const drainMs = await untilInKafka(base + 2 * rows, drainStart, base + rows);
-const startupMs = drainStart - b0;
+  // 2b. backlog: as many rows written while the service is stopped, then drained from the slot (the WAL ranges
+  // pg_recvlogical decodes below, so the two compare like for like)
+  log(`round ${round + 1}/${rounds}, backlog: ${rows} more rows with the service stopped, then drained`);
+  cdc.child.kill('SIGTERM');
+  await new Promise((r) => cdc.child.once('exit', r));
+  drainInserts.push(rows / ((await insertUsers(2 * rows * round + rows, rows)) / 1000));
+  const b0 = Date.now();
+  cdc = startCdc(urls.DB_CDC_URL);
+  await streaming(cdc);
+  const drainStart = Date.now();
+  drains.push(rows / ((await untilInKafka(offset + 2 * rows, drainStart, offset + rows)) / 1000));
+  startups.push((drainStart - b0) / 1000);
+}
 const endLsn = (await writer.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn')).rows[0]?.lsn ?? '';
 
 // the ceiling: pgoutput decoding of the same changes by Postgres's own client, written nowhere
@@ -263,24 +275,32 @@ await ceilingSlot.end();
 await cleanUp();
 
 const lat = summarize(latencies);
+const ceiling = (2 * rows * rounds) / (ceilingMs / 1000);
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
+/** median (min–max) of the rounds */
+const spread = (xs: number[], digits = 0) =>
+  xs.length === 1
+    ? (xs[0] ?? 0).toFixed(digits)
+    : `${median(xs).toFixed(digits)} (${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)})`;
 process.stdout.write(`
 method: ${rows} rows into users in transactions of ${txnRows} (INSERT … SELECT generate_series, one connection),
-twice: live = rows / (first insert → last event in Kafka, topic end offsets polled every 200 ms) while the service
+twice per round, ${rounds} round(s), medians (min–max): live = rows / (first insert → last event in Kafka, topic end offsets polled every 200 ms) while the service
 streams; backlog = the same number of rows written with the service stopped, then rows / (its slot active again →
-last event in Kafka); ceiling = pg_recvlogical (pgoutput, proto 1, same publication) decoding both WAL ranges to
+last event in Kafka); ceiling = pg_recvlogical (pgoutput, proto 1, same publication) decoding all those WAL ranges to
 /dev/null; latency = consumer arrival − commit time
 (source.ts_ms) for each event while ${writtenRate.toFixed(0)} rows/s were written; all on this machine, in one run.
 
 ${table(
   ['measure', 'value'],
   [
-    ['live: CDC throughput (changes/s)', (rows / (streamMs / 1000)).toFixed(0)],
-    ['live: the inserts alone (rows/s)', (rows / (insertMs / 1000)).toFixed(0)],
-    ['backlog: CDC drain (changes/s)', (rows / (drainMs / 1000)).toFixed(0)],
-    ['backlog: service start to streaming (s)', (startupMs / 1000).toFixed(1)],
-    ['backlog: the inserts alone (rows/s)', (rows / (backlogInsertMs / 1000)).toFixed(0)],
-    ['pg_recvlogical ceiling, both ranges (changes/s)', ((2 * rows) / (ceilingMs / 1000)).toFixed(0)],
-    ['backlog drain / ceiling', `${((rows / drainMs / ((2 * rows) / ceilingMs)) * 100).toFixed(0)}%`],
+    ['live: CDC throughput (changes/s)', spread(live)],
+    ['live: the inserts meanwhile (rows/s)', spread(liveInserts)],
+    ['backlog: CDC drain (changes/s)', spread(drains)],
+    ['backlog: service start to streaming (s)', spread(startups, 1)],
+    ['backlog: the inserts alone (rows/s)', spread(drainInserts)],
+    ['pg_recvlogical ceiling, all ranges (changes/s)', ceiling.toFixed(0)],
+    ['backlog drain / ceiling (medians)', `${((median(drains) / ceiling) * 100).toFixed(0)}%`],
+    ['live / ceiling (medians)', `${((median(live) / ceiling) * 100).toFixed(0)}%`],
     [`commit → consumer at ${writtenRate.toFixed(0)}/s: events`, String(lat.n)],
     ['  p50 ms', lat.median.toFixed(1)],
     ['  p95 ms', lat.p95.toFixed(1)],
