@@ -1,0 +1,119 @@
+/**
+ * The guarded writes of the projections, one Lua script per write shape (a script runs atomically, and every key it
+ * touches is in KEYS and shares a hash tag, so it also runs on Redis Cluster). Versions are fixed-width strings
+ * (`versions.ts`) compared as strings; a write older than what is stored is a no-op, so replaying events any number
+ * of times, in any batch, leaves the same state.
+ *
+ * Shapes:
+ *  - a document of versioned parts (a profile: the user row and the profile row, each with its own version); a
+ *    deleted document is a tombstone (`deleted`) for a while, so a late older event or a cache-aside fill cannot
+ *    bring it back;
+ *  - a membership hash (member → `<sequence>|<value>` present, `<sequence>-` removed, newest sequence wins);
+ *  - a capped list of recent messages: a sorted set of ids by time plus a hash of versioned bodies; a deleted
+ *    message leaves `~` as its body so it never comes back.
+ */
+import type { ChainableCommander, Redis } from 'ioredis';
+
+const PUT_PART = `
+if redis.call('HEXISTS', KEYS[1], 'deleted') == 1 then return 0 end
+local current = redis.call('HGET', KEYS[1], ARGV[1])
+if current and current >= ARGV[3] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3], ARGV[2], ARGV[4])
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+return 1`;
+
+const DELETE_DOCUMENT = `
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'deleted', '1')
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return 1`;
+
+const REMOVE_PART = `
+local current = redis.call('HGET', KEYS[1], ARGV[1])
+if current and current > ARGV[3] then return 0 end
+redis.call('HDEL', KEYS[1], ARGV[2])
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+return 1`;
+
+const SET_MEMBER = `
+local current = redis.call('HGET', KEYS[1], ARGV[1])
+if current and string.sub(current, 1, 30) >= ARGV[2] then return 0 end
+if ARGV[3] == '-' then
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. '-')
+else
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. '|' .. ARGV[3])
+end
+return 1`;
+
+const ADD_MESSAGE = `
+local current = redis.call('HGET', KEYS[2], ARGV[1])
+if current and (current == '~' or string.sub(current, 1, 20) >= ARGV[3]) then return 0 end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[3] .. '|' .. ARGV[4])
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+local n = redis.call('ZCARD', KEYS[1])
+local over = n - tonumber(ARGV[5])
+if over > 0 then
+  local old = redis.call('ZRANGE', KEYS[1], 0, over - 1)
+  redis.call('ZREMRANGEBYRANK', KEYS[1], 0, over - 1)
+  for _, id in ipairs(old) do redis.call('HDEL', KEYS[2], id) end
+end
+return 1`;
+
+const DELETE_MESSAGE = `
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('HSET', KEYS[2], ARGV[1], '~')
+return 1`;
+
+/** The scripts as commands of a client or a pipeline (`registerScripts` first). */
+export interface ProjectionCommands<R> {
+  /** Writes one part of a document if `version` is newer than the part's; refreshes the document's TTL. */
+  putPart(key: string, versionField: string, payloadField: string, version: string, json: string, ttlMs: number): R;
+  /** Replaces the document with a tombstone that lives `ttlMs`. */
+  deleteDocument(key: string, ttlMs: number): R;
+  /** Drops one part (its row was deleted) unless a newer version of it is stored. */
+  removePart(key: string, versionField: string, payloadField: string, version: string): R;
+  /** Sets (`value`) or removes (`'-'`) a member if `sequence` is newer than the member's. */
+  setMember(key: string, member: string, sequence: string, value: string): R;
+  /** Adds or updates a message body if newer, indexes it by `score`, keeps the newest `cap`. */
+  addMessage(
+    recentKey: string,
+    bodiesKey: string,
+    id: string,
+    score: number,
+    version: string,
+    json: string,
+    cap: number,
+  ): R;
+  /** Removes a message and leaves its tombstone. */
+  deleteMessage(recentKey: string, bodiesKey: string, id: string): R;
+}
+
+export type ScriptedRedis = Redis & ProjectionCommands<Promise<number>>;
+export type ScriptedPipeline = ChainableCommander & ProjectionCommands<ChainableCommander>;
+
+/** Defines the scripts on a client (ioredis sends EVALSHA and falls back to EVAL, also inside pipelines). */
+export function registerScripts(redis: Redis): ScriptedRedis {
+  const define = (name: keyof ProjectionCommands<unknown>, numberOfKeys: number, lua: string) => {
+    if (!(name in redis)) redis.defineCommand(name, { numberOfKeys, lua });
+  };
+  define('putPart', 1, PUT_PART);
+  define('deleteDocument', 1, DELETE_DOCUMENT);
+  define('removePart', 1, REMOVE_PART);
+  define('setMember', 1, SET_MEMBER);
+  define('addMessage', 2, ADD_MESSAGE);
+  define('deleteMessage', 2, DELETE_MESSAGE);
+  return redis as ScriptedRedis;
+}
+
+export function scriptedPipeline(redis: ScriptedRedis): ScriptedPipeline {
+  return redis.pipeline() as ScriptedPipeline;
+}
+
+/** The members of a membership hash that are present, with their values. */
+export function presentMembers(hash: Record<string, string>): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const [member, stored] of Object.entries(hash)) {
+    if (stored.charAt(30) === '|') out.set(member, stored.slice(31));
+  }
+  return out;
+}
