@@ -6,7 +6,7 @@
 export interface Keyspace {
   /** user + profile document: hash of versioned parts */
   profile(userId: string): string;
-  /** the user's friends: hash userId → versioned membership */
+  /** the user's friends: hash `<userId>>` (their row) / `<userId><` (the friend's row) → versioned membership */
   friends(userId: string): string;
   followers(userId: string): string;
   following(userId: string): string;
@@ -15,6 +15,9 @@ export interface Keyspace {
   /** rooms the user is a member of: hash roomId → versioned membership (with the role) */
   rooms(userId: string): string;
   roomMembers(roomId: string): string;
+  /** conversations the user takes part in: hash conversationId → versioned membership */
+  conversations(userId: string): string;
+  conversationMembers(conversationId: string): string;
   /** newest messages of a room: sorted set of ids by creation time, bodies in `roomBodies` */
   roomRecent(roomId: string): string;
   roomBodies(roomId: string): string;
@@ -31,6 +34,8 @@ export function keyspace(prefix = ''): Keyspace {
     blocks: (id) => `${prefix}{u:${id}}:blocks`,
     rooms: (id) => `${prefix}{u:${id}}:rooms`,
     roomMembers: (id) => `${prefix}{room:${id}}:members`,
+    conversations: (id) => `${prefix}{u:${id}}:conversations`,
+    conversationMembers: (id) => `${prefix}{conv:${id}}:members`,
     roomRecent: (id) => `${prefix}{room:${id}}:recent`,
     roomBodies: (id) => `${prefix}{room:${id}}:bodies`,
     conversationRecent: (id) => `${prefix}{conv:${id}}:recent`,

@@ -1,0 +1,38 @@
+/** The cache projector's settings: BGC_* variables, validated once at start-up. */
+import { z } from 'zod';
+import { envTypes, loadEnv } from '@bgc/config/env';
+import { infraEnv } from '@bgc/config/infra';
+
+export const projectorEnv = {
+  KAFKA_BROKERS: infraEnv.KAFKA_BROKERS,
+  /** the cache Redis (evicting): projections live there beside cache-aside entries */
+  REDIS_URL: infraEnv.REDIS_URL,
+  /** the CDC service's topic prefix: topics `<prefix>.public.<table>` */
+  PROJECTOR_TOPIC_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_-][A-Za-z0-9._-]*$/)
+    .default('bgc')
+    .describe('letters, digits, ., _ or -'),
+  PROJECTOR_GROUP: z.string().min(1).default('cache-projector'),
+  /** put before every key (tests; the generations of a rebuild) */
+  PROJECTOR_KEY_PREFIX: z.string().default(''),
+  /** messages kept per room and conversation */
+  PROJECTOR_RECENT_MESSAGES: envTypes.positiveInt(100),
+  /** a projected document expires after this (± 10% jitter) unless written again; reads refill it */
+  PROJECTOR_DOCUMENT_TTL_SECONDS: envTypes.positiveInt(24 * 3600),
+  /** how long a deleted document's tombstone refuses late events and fills: longer than any fill takes */
+  PROJECTOR_TOMBSTONE_TTL_SECONDS: envTypes.positiveInt(600),
+  /** events applied per Redis pipeline (and offsets committed after each) */
+  PROJECTOR_PIPELINE_EVENTS: envTypes.positiveInt(500),
+  PROJECTOR_METRICS_PORT: envTypes.port(23200),
+  PROJECTOR_HOST: envTypes.oneOf(['127.0.0.1', '0.0.0.0', '::'], '127.0.0.1'),
+  OTLP_URL: infraEnv.OTLP_URL,
+  TRACE_SAMPLE_RATIO: infraEnv.TRACE_SAMPLE_RATIO,
+  LOG_LEVEL: infraEnv.LOG_LEVEL,
+};
+
+export type ProjectorConfig = ReturnType<typeof loadProjectorConfig>;
+
+export function loadProjectorConfig(env: NodeJS.ProcessEnv = process.env) {
+  return loadEnv(projectorEnv, env);
+}

@@ -1,0 +1,121 @@
+/**
+ * What each change event does to Redis, as data: a pure function from (table, Debezium envelope) to guarded writes
+ * (`@bgc/cache/scripts`), so every rule is here to read and to test without Redis.
+ *
+ *  - users, profiles → the profile document `{u:<id>}:profile` (parts `u` and `p`, each versioned by its row's
+ *    `version`); a deleted user leaves a tombstone;
+ *  - relationships → friends (ACCEPTED FRIEND, both sides, a field per row direction), following / followers
+ *    (ACCEPTED FOLLOW), blocks;
+ *  - room_members, conversation_participants → the membership hashes of both sides;
+ *  - messages → the capped recent list of their room or conversation, bodies versioned by the row's `version`.
+ * Memberships are versioned by the event's `source.sequence`. Other tables project nothing (yet).
+ */
+import type { ChangeEvent, Row } from '@bgc/events/envelope';
+import { UNAVAILABLE } from '@bgc/events/envelope';
+import type { Keyspace } from '@bgc/cache/keys';
+import { rowVersion, sequenceVersion } from '@bgc/cache/versions';
+
+export type Write =
+  | { op: 'putPart'; key: string; versionField: string; payloadField: string; version: string; json: string }
+  | { op: 'dropPart'; key: string; versionField: string; payloadField: string }
+  | { op: 'deleteDocument'; key: string }
+  | { op: 'setMember'; key: string; member: string; sequence: string; value: string }
+  | { op: 'addMessage'; recent: string; bodies: string; id: string; score: number; version: string; json: string }
+  | { op: 'deleteMessage'; recent: string; bodies: string; id: string };
+
+/** A change event the projector cannot use (it goes to the dead-letter topic with this message). */
+export class UnprojectableEvent extends Error {}
+
+export const PROJECTED_TABLES = [
+  'users',
+  'profiles',
+  'relationships',
+  'room_members',
+  'conversation_participants',
+  'messages',
+] as const;
+
+const text = (row: Row, column: string): string => {
+  const value = row[column];
+  if (typeof value !== 'string' || value === '' || value === UNAVAILABLE) {
+    throw new UnprojectableEvent(`column ${column} is missing or not text`);
+  }
+  return value;
+};
+
+const hasUnavailable = (row: Row) => Object.values(row).includes(UNAVAILABLE);
+
+export function projectEvent(table: string, event: ChangeEvent, keys: Keyspace): Write[] {
+  const row = event.op === 'd' ? event.before : event.after;
+  if (!row) throw new UnprojectableEvent(`op ${event.op} without ${event.op === 'd' ? 'before' : 'after'}`);
+  const present = event.op !== 'd';
+  switch (table) {
+    case 'users':
+    case 'profiles': {
+      const isUser = table === 'users';
+      const key = keys.profile(text(row, isUser ? 'id' : 'user_id'));
+      const [versionField, payloadField] = isUser ? ['uv', 'u'] : ['pv', 'p'];
+      if (!present)
+        return isUser ? [{ op: 'deleteDocument', key }] : [{ op: 'dropPart', key, versionField, payloadField }];
+      // a column the WAL did not carry: drop the part, so a read refills it from Postgres, rather than store a hole
+      if (hasUnavailable(row)) return [{ op: 'dropPart', key, versionField, payloadField }];
+      return [
+        { op: 'putPart', key, versionField, payloadField, version: rowVersion(row.version), json: JSON.stringify(row) },
+      ];
+    }
+    case 'relationships': {
+      const sequence = sequenceVersion(event.source.sequence);
+      const from = text(row, 'from_user_id');
+      const to = text(row, 'to_user_id');
+      const type = text(row, 'type');
+      const on = present && (type === 'BLOCK' || row.status === 'ACCEPTED') ? '1' : '-';
+      const member = (key: string, id: string): Write => ({ op: 'setMember', key, member: id, sequence, value: on });
+      // a friendship may be recorded by either side's row (A→B, or B→A after a declined request), so each side's
+      // field names the row's direction: friends of A = the users with a present `<id>>` or `<id><` field
+      if (type === 'FRIEND') return [member(keys.friends(from), `${to}>`), member(keys.friends(to), `${from}<`)];
+      if (type === 'FOLLOW') return [member(keys.following(from), to), member(keys.followers(to), from)];
+      if (type === 'BLOCK') return [member(keys.blocks(from), to)];
+      throw new UnprojectableEvent(`unknown relationship type ${type}`);
+    }
+    case 'room_members': {
+      const sequence = sequenceVersion(event.source.sequence);
+      const room = text(row, 'room_id');
+      const user = text(row, 'user_id');
+      // a delete carries only the key (REPLICA IDENTITY DEFAULT): the role is the insert's or update's
+      const value = present ? text(row, 'role') : '-';
+      return [
+        { op: 'setMember', key: keys.roomMembers(room), member: user, sequence, value },
+        { op: 'setMember', key: keys.rooms(user), member: room, sequence, value },
+      ];
+    }
+    case 'conversation_participants': {
+      const sequence = sequenceVersion(event.source.sequence);
+      const conversation = text(row, 'conversation_id');
+      const user = text(row, 'user_id');
+      const value = present ? '1' : '-';
+      return [
+        { op: 'setMember', key: keys.conversationMembers(conversation), member: user, sequence, value },
+        { op: 'setMember', key: keys.conversations(user), member: conversation, sequence, value },
+      ];
+    }
+    case 'messages': {
+      const id = text(row, 'id');
+      const room = typeof row.room_id === 'string' ? row.room_id : undefined;
+      const conversation = typeof row.conversation_id === 'string' ? row.conversation_id : undefined;
+      const [recent, bodies] = room
+        ? [keys.roomRecent(room), keys.roomBodies(room)]
+        : conversation
+          ? [keys.conversationRecent(conversation), keys.conversationBodies(conversation)]
+          : [];
+      if (!recent || !bodies) throw new UnprojectableEvent('a message in neither a room nor a conversation');
+      if (!present) return [{ op: 'deleteMessage', recent, bodies, id }];
+      const score = Date.parse(text(row, 'created_at'));
+      if (Number.isNaN(score)) throw new UnprojectableEvent('created_at is not a timestamp');
+      return [
+        { op: 'addMessage', recent, bodies, id, score, version: rowVersion(row.version), json: JSON.stringify(row) },
+      ];
+    }
+    default:
+      return [];
+  }
+}

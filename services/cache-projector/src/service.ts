@@ -1,0 +1,276 @@
+/**
+ * The cache projector: a Kafka consumer group on the CDC topics that keeps the Redis projections
+ * (`projections.ts`). Each batch of a partition becomes Redis pipelines of guarded writes in offset order; an
+ * offset is resolved and committed only after Redis has acknowledged every write of the events up to it (and an
+ * event that cannot be applied is in the dead-letter topic), so a crash re-reads what was not applied, and the
+ * version guards make the re-read a no-op where it was.
+ */
+import http from 'node:http';
+import type { Span } from '@opentelemetry/api';
+import { propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import { Redis } from 'ioredis';
+import type { EachBatchPayload, KafkaMessage, Producer } from 'kafkajs';
+import { Kafka, logLevel } from 'kafkajs';
+import type { Keyspace } from '@bgc/cache/keys';
+import { keyspace } from '@bgc/cache/keys';
+import type { ScriptedPipeline, ScriptedRedis } from '@bgc/cache/scripts';
+import { registerScripts, scriptedPipeline } from '@bgc/cache/scripts';
+import type { ChangeEvent } from '@bgc/events/envelope';
+import { tableTopic } from '@bgc/events/topics';
+import type { Service } from '@bgc/runtime/service';
+import { createLogger } from '@bgc/telemetry/logger';
+import { createRegistry } from '@bgc/telemetry/metrics';
+import type { ProjectorConfig } from './config.ts';
+import type { ProjectorMetrics } from './metrics.ts';
+import { createProjectorMetrics } from './metrics.ts';
+import type { Write } from './projections.ts';
+import { PROJECTED_TABLES, projectEvent } from './projections.ts';
+
+const tracer = trace.getTracer('bgc-cache-projector');
+
+export const deadLetterTopic = (prefix: string) => `${prefix}.dlq.cache-projector`;
+
+interface Planned {
+  message: KafkaMessage;
+  writes: number;
+  event?: ChangeEvent;
+  error?: string;
+  span?: Span;
+}
+
+export class CacheProjector implements Service {
+  readonly name = 'cache-projector';
+  readonly #config: ProjectorConfig;
+  readonly #abort = new AbortController();
+  readonly #logger;
+  readonly #registry = createRegistry('cache-projector');
+  readonly #metrics: ProjectorMetrics;
+  readonly #keys: Keyspace;
+  #server: http.Server | undefined;
+  #consuming = false;
+
+  constructor(config: ProjectorConfig) {
+    this.#config = config;
+    this.#logger = createLogger({ service: this.name, level: config.LOG_LEVEL });
+    this.#metrics = createProjectorMetrics(this.#registry);
+    this.#keys = keyspace(config.PROJECTOR_KEY_PREFIX);
+  }
+
+  /** The address of /metrics and /healthz. */
+  async listening(): Promise<string> {
+    this.#server ??= http.createServer((req, res) => {
+      if (req.url === '/healthz') {
+        res.writeHead(this.#consuming ? 200 : 503).end(JSON.stringify({ ok: this.#consuming }));
+        return;
+      }
+      this.#registry
+        .metrics()
+        .then((text) => res.setHeader('content-type', this.#registry.contentType).end(text))
+        .catch(() => res.writeHead(500).end());
+    });
+    if (!this.#server.listening) {
+      await new Promise<void>((resolve) =>
+        this.#server?.listen(this.#config.PROJECTOR_METRICS_PORT, this.#config.PROJECTOR_HOST, resolve),
+      );
+    }
+    const address = this.#server.address() as { address: string; port: number };
+    return `http://${address.address}:${address.port}`;
+  }
+
+  async run(): Promise<void> {
+    const cfg = this.#config;
+    this.#logger.info({ url: await this.listening() }, 'listening');
+    const redis = registerScripts(new Redis(cfg.REDIS_URL, { maxRetriesPerRequest: 3, lazyConnect: true }));
+    redis.on('error', (err: Error) => this.#logger.warn({ err: err.message }, 'redis'));
+    const kafka = new Kafka({
+      clientId: 'bgc-cache-projector',
+      brokers: cfg.KAFKA_BROKERS,
+      logLevel: logLevel.WARN,
+      retry: { retries: 8, initialRetryTime: 200, maxRetryTime: 5000 },
+    });
+    const consumer = kafka.consumer({ groupId: cfg.PROJECTOR_GROUP, maxBytesPerPartition: 4 * 1024 * 1024 });
+    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+    try {
+      await redis.connect();
+      const topics = PROJECTED_TABLES.map((t) => tableTopic(cfg.PROJECTOR_TOPIC_PREFIX, 'public', t));
+      await this.#prepareTopics(kafka, topics);
+      await producer.connect();
+      await consumer.connect();
+      // a new group starts from the beginning: the compacted entity topics rebuild every projection
+      await consumer.subscribe({ topics, fromBeginning: true });
+      const crashed = new Promise<never>((_, reject) => {
+        consumer.on(consumer.events.CRASH, ({ payload }) => {
+          if (!payload.restart) reject(payload.error);
+        });
+      });
+      await consumer.run({
+        eachBatchAutoResolve: false,
+        partitionsConsumedConcurrently: 3,
+        eachBatch: (payload) =>
+          this.#applyBatch(payload, redis, producer).catch((err: unknown) => {
+            // kafkajs reads the batch again from the last resolved offset, with back-off; the guards make it safe
+            this.#metrics.errors.inc({ code: (err as { code?: string }).code ?? (err as Error).name });
+            this.#logger.warn({ err, topic: payload.batch.topic }, 'batch failed; it will be read again');
+            throw err;
+          }),
+      });
+      this.#consuming = true;
+      this.#logger.info({ topics, group: cfg.PROJECTOR_GROUP }, 'consuming');
+      const stopped = new Promise<void>((resolve) =>
+        this.#abort.signal.addEventListener('abort', () => resolve(), { once: true }),
+      );
+      await Promise.race([stopped, crashed]);
+    } finally {
+      this.#consuming = false;
+      // the batch in hand finishes and its offsets are committed before the group is left
+      await consumer.disconnect().catch(() => undefined);
+      await producer.disconnect().catch(() => undefined);
+      redis.disconnect();
+      this.#server?.close();
+      this.#logger.info('stopped');
+      this.#logger.flush();
+    }
+  }
+
+  stop(): Promise<void> {
+    this.#abort.abort();
+    return Promise.resolve();
+  }
+
+  /** Waits until the CDC service has made the topics (it does at its start), then makes the dead-letter topic. */
+  async #prepareTopics(kafka: Kafka, topics: string[]) {
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      let warned = false;
+      for (;;) {
+        const existing = new Set(await admin.listTopics());
+        const missing = topics.filter((t) => !existing.has(t));
+        if (missing.length === 0) break;
+        if (!warned) this.#logger.warn({ missing }, 'waiting for the CDC service to create its topics');
+        warned = true;
+        if (this.#abort.signal.aborted) throw new Error('stopped while waiting for topics');
+        await new Promise((r) => setTimeout(r, 500));
+      }
+      await admin.createTopics({
+        waitForLeaders: true,
+        topics: [{ topic: deadLetterTopic(this.#config.PROJECTOR_TOPIC_PREFIX), numPartitions: 1 }],
+      });
+    } finally {
+      await admin.disconnect();
+    }
+  }
+
+  async #applyBatch(payload: EachBatchPayload, redis: ScriptedRedis, producer: Producer): Promise<void> {
+    const { batch } = payload;
+    const table = batch.topic.slice(batch.topic.lastIndexOf('.') + 1);
+    this.#metrics.lag.set({ topic: batch.topic, partition: String(batch.partition) }, Number(batch.offsetLag()));
+    const size = this.#config.PROJECTOR_PIPELINE_EVENTS;
+    for (let from = 0; from < batch.messages.length; from += size) {
+      if (!payload.isRunning() || payload.isStale()) return;
+      const chunk = batch.messages.slice(from, from + size);
+      const pipeline = scriptedPipeline(redis);
+      const planned = chunk.map((message) => this.#plan(table, message, pipeline));
+      const results = planned.some((p) => p.writes > 0) ? ((await pipeline.exec()) ?? []) : [];
+      const now = Date.now();
+      let r = 0;
+      const dead: Planned[] = [];
+      for (const p of planned) {
+        const outcomes = results.slice(r, r + p.writes);
+        r += p.writes;
+        const failed = outcomes.find(([err]) => err);
+        if (failed?.[0]) p.error = `redis refused a write: ${failed[0].message}`;
+        if (p.error) {
+          dead.push(p);
+          p.span?.setStatus({ code: SpanStatusCode.ERROR, message: p.error });
+        } else if (p.event) {
+          const changed = outcomes.some(([, value]) => value === 1 || value === 'OK');
+          this.#metrics.events.inc({ table, outcome: p.writes === 0 ? 'skipped' : changed ? 'applied' : 'unchanged' });
+          this.#metrics.commitToRedis.observe(Math.max(0, now - p.event.source.ts_ms) / 1000);
+        }
+        p.span?.end();
+      }
+      if (dead.length > 0) await this.#deadLetter(producer, batch.topic, batch.partition, table, dead);
+      const last = chunk[chunk.length - 1];
+      // durable: Redis acknowledged every write of the events up to here, and the ones it could not take are in
+      // the dead-letter topic; only now may the group's offset move past them
+      if (last) payload.resolveOffset(last.offset);
+      await payload.commitOffsetsIfNecessary();
+      await payload.heartbeat();
+    }
+  }
+
+  /** Parses an event and queues its writes on the pipeline; an event that cannot be projected carries its error. */
+  #plan(table: string, message: KafkaMessage, pipeline: ScriptedPipeline): Planned {
+    if (message.value === null) {
+      this.#metrics.events.inc({ table, outcome: 'skipped' }); // a tombstone: the delete before it did the work
+      return { message, writes: 0 };
+    }
+    const traceparent = message.headers?.traceparent?.toString();
+    const span = traceparent
+      ? tracer.startSpan(
+          `cache-projector apply ${table}`,
+          { kind: SpanKind.CONSUMER, attributes: { 'messaging.system': 'kafka', 'bgc.table': table } },
+          propagation.extract(ROOT_CONTEXT, { traceparent }),
+        )
+      : undefined;
+    try {
+      const event = JSON.parse(message.value.toString()) as ChangeEvent;
+      const writes = projectEvent(table, event, this.#keys);
+      for (const w of writes) this.#queue(pipeline, w);
+      return { message, writes: writes.length, event, ...(span ? { span } : {}) };
+    } catch (err) {
+      return { message, writes: 0, error: err instanceof Error ? err.message : String(err), ...(span ? { span } : {}) };
+    }
+  }
+
+  #queue(pipeline: ScriptedPipeline, w: Write) {
+    const cfg = this.#config;
+    switch (w.op) {
+      case 'putPart': {
+        // ±10% jitter, so documents written together do not expire together
+        const ttlMs = Math.round(cfg.PROJECTOR_DOCUMENT_TTL_SECONDS * 1000 * (0.9 + Math.random() * 0.2));
+        pipeline.putPart(w.key, w.versionField, w.payloadField, w.version, w.json, ttlMs);
+        return;
+      }
+      case 'dropPart':
+        pipeline.hdel(w.key, w.versionField, w.payloadField);
+        return;
+      case 'deleteDocument':
+        pipeline.deleteDocument(w.key, cfg.PROJECTOR_TOMBSTONE_TTL_SECONDS * 1000);
+        return;
+      case 'setMember':
+        pipeline.setMember(w.key, w.member, w.sequence, w.value);
+        return;
+      case 'addMessage':
+        pipeline.addMessage(w.recent, w.bodies, w.id, w.score, w.version, w.json, cfg.PROJECTOR_RECENT_MESSAGES);
+        return;
+      case 'deleteMessage':
+        pipeline.deleteMessage(w.recent, w.bodies, w.id);
+        return;
+    }
+  }
+
+  async #deadLetter(producer: Producer, topic: string, partition: number, table: string, dead: Planned[]) {
+    await producer.send({
+      topic: deadLetterTopic(this.#config.PROJECTOR_TOPIC_PREFIX),
+      acks: -1,
+      messages: dead.map(({ message, error }) => ({
+        key: message.key,
+        value: message.value,
+        headers: {
+          ...message.headers,
+          'bgc.error': error ?? 'unknown',
+          'bgc.source.topic': topic,
+          'bgc.source.partition': String(partition),
+          'bgc.source.offset': message.offset,
+        },
+      })),
+    });
+    for (const { message, error } of dead) {
+      this.#metrics.deadLetters.inc({ table });
+      this.#metrics.events.inc({ table, outcome: 'dead' });
+      this.#logger.error({ topic, partition, offset: message.offset, error }, 'event dead-lettered');
+    }
+  }
+}
