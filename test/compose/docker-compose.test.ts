@@ -12,7 +12,7 @@ import { databaseEnv } from '@bgc/config/database';
 import { type EnvShape, loadEnv } from '@bgc/config/env';
 import { infraEnv, loadInfraConfig } from '@bgc/config/infra';
 import { LOCAL_HOST, LOCAL_PORTS, type LocalPortName } from '@bgc/config/local-stack';
-import { services as nativeServices } from '@bgc/local-stack/stack';
+import { components as nativeComponents, services as nativeServices } from '@bgc/local-stack/stack';
 import { JAEGER_MODULE_VERSION, JAEGER_RELEASE, kafkaVersion, POSTGRES_MAJOR } from '@bgc/local-stack/versions';
 // the services are not dependencies of this package: their settings are read from where they are declared
 import { cdcEnv } from '../../services/cdc/src/config.ts';
@@ -79,6 +79,7 @@ const expected: Record<Exclude<LocalPortName, 'kafkaController'>, [service: stri
   postgresReplica: ['replica', 5432],
   pgbouncer: ['pgbouncer', 5432],
   redis: ['redis', 6379],
+  redisStore: ['redis-store', 6379],
   kafka: ['kafka', 29092],
   jaegerOtlpGrpc: ['jaeger', 4317],
   jaegerOtlpHttp: ['jaeger', 4318],
@@ -125,6 +126,51 @@ describe('docker-compose.yml agrees with the native stack', () => {
     expect(ports).toHaveLength(Object.keys(expected).length + nativeServices.length);
   });
 
+  test('every native stack component is the compose service of the same name, on its host port', () => {
+    const ports = published();
+    for (const c of nativeComponents) {
+      expect(
+        ports.filter((p) => p.service === c.name).map((p) => p.hostPort),
+        c.name,
+      ).toContain(nativePort(c));
+    }
+  });
+
+  test('each Redis role runs with the policy and persistence of its native template', () => {
+    // what Redis assumes for a setting neither side names (`save` has none here: both must switch snapshots off)
+    const redisDefaults: Record<string, string> = {
+      maxmemory: '0',
+      'maxmemory-policy': 'noeviction',
+      appendonly: 'no',
+      appendfsync: 'everysec',
+    };
+    const roles = { redis: 'redis.conf', 'redis-store': 'redis-store.conf' };
+    for (const [service, template] of Object.entries(roles)) {
+      const native = new Map(
+        read(`deploy/local/config/redis/${template}`)
+          .split('\n')
+          .flatMap((line) => {
+            const m = /^([\w-]+)\s+(.*?)\s*$/.exec(line);
+            return m ? [[m[1] ?? '', (m[2] ?? '').replace(/^"(.*)"$/, '$1')] as const] : [];
+          }),
+      );
+      const [program, ...args] = compose.services[service]?.command ?? [];
+      expect(program, service).toBe('redis-server');
+      const flags = new Map<string, string>();
+      for (let i = 0; i < args.length; i += 2) flags.set((args[i] ?? '').replace(/^--/, ''), args[i + 1] ?? '');
+      for (const key of ['maxmemory', 'maxmemory-policy', 'appendonly', 'appendfsync', 'save']) {
+        const want = native.get(key) ?? redisDefaults[key];
+        const got = flags.get(key) ?? redisDefaults[key];
+        // natively the stack manager sizes the cache (BGC_REDIS_CACHE_MAXMEMORY); compose fixes a size
+        if (want?.startsWith('{{')) expect(got, `${service}: ${key}`).toMatch(/^[1-9]\d*(?:[kmg]b?)?$/i);
+        else expect(got, `${service}: ${key}`).toBe(want);
+      }
+    }
+    // the store keeps its append-only file in a named volume; the cache keeps nothing
+    expect(compose.services['redis-store']?.volumes).toContain('redis-store:/data');
+    expect(compose.services.redis?.volumes).toBeUndefined();
+  });
+
   test('the shared environment block names exactly the config variables, and they validate', () => {
     const block = compose['x-bgc-infra-env'];
     expect(Object.keys(block).sort()).toEqual(
@@ -139,9 +185,18 @@ describe('docker-compose.yml agrees with the native stack', () => {
       replica: 5432,
       pgbouncer: 5432,
       redis: 6379,
+      'redis-store': 6379,
       jaeger: 4318,
     };
-    for (const url of [parsed.PG_URL, parsed.PG_REPLICA_URL, parsed.PG_POOLER_URL, parsed.REDIS_URL, parsed.OTLP_URL]) {
+    const urls = [
+      parsed.PG_URL,
+      parsed.PG_REPLICA_URL,
+      parsed.PG_POOLER_URL,
+      parsed.REDIS_URL,
+      parsed.REDIS_STORE_URL,
+      parsed.OTLP_URL,
+    ];
+    for (const url of urls) {
       const u = new URL(url);
       expect(compose.services[u.hostname], url).toBeDefined();
       expect(Number(u.port), url).toBe(inside[u.hostname]);
@@ -293,6 +348,7 @@ describe('docker-compose.yml agrees with the native stack', () => {
     expect(tag('postgres')).toBe(String(POSTGRES_MAJOR));
     expect(tag('replica')).toBe(String(POSTGRES_MAJOR));
     expect(tag('redis').split('.')[0]).toBe('7');
+    expect(tag('redis-store')).toBe(tag('redis'));
     // Jaeger's v2 releases were tagged v1.(x+63) in Go module terms up to v1.76.0 == v2.13.0
     const [, minor] = JAEGER_MODULE_VERSION.split('.');
     expect(tag('jaeger')).toBe(JAEGER_RELEASE);

@@ -17,9 +17,16 @@ const env = loadEnv({
     .string()
     .default(path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'bgc-replica'))
     .describe('a directory path'),
+  /** The cache Redis's memory limit (its `maxmemory`); past it, keys are evicted (allkeys-lfu). */
+  REDIS_CACHE_MAXMEMORY: z
+    .string()
+    .regex(/^[1-9]\d*(?:[kmg]b?)?$/i)
+    .default('256mb')
+    .describe('a Redis memory size above 0, such as 256mb or 1gb'),
 });
 
 export const STATE_DIR = path.resolve(env.STACK_DIR);
 export const CACHE_DIR = path.resolve(env.CACHE_DIR);
 export const RUN_DIR = path.join(STATE_DIR, 'run');
 export const LOG_DIR = path.join(STATE_DIR, 'logs');
+export const REDIS_CACHE_MAXMEMORY = env.REDIS_CACHE_MAXMEMORY;

@@ -19,6 +19,20 @@ export interface Check {
 
 const cfg = loadInfraConfig();
 
+async function redisRoundTrip(url: string): Promise<string> {
+  const client = redisClient(Number(new URL(url).port));
+  const key = `bgc:smoke:${crypto.randomUUID()}`;
+  try {
+    await client.connect();
+    await client.set(key, 'ok', 'EX', 60);
+    const got = await client.get(key);
+    if (got !== 'ok') throw new Error(`GET returned ${got}`);
+  } finally {
+    client.disconnect();
+  }
+  return 'SET/GET';
+}
+
 const checks: Record<string, () => Promise<string>> = {
   'write via PgBouncer, read on replica': async () => {
     const token = crypto.randomUUID();
@@ -53,19 +67,8 @@ const checks: Record<string, () => Promise<string>> = {
     return `row visible on the replica after ${Date.now() - t0} ms; the replica refuses writes`;
   },
   'Kafka produce and consume': () => retryWhileKafkaSettles(kafkaRoundTrip),
-  'Redis round trip': async () => {
-    const client = redisClient(Number(new URL(cfg.REDIS_URL).port));
-    const key = `bgc:smoke:${crypto.randomUUID()}`;
-    try {
-      await client.connect();
-      await client.set(key, 'ok', 'EX', 60);
-      const got = await client.get(key);
-      if (got !== 'ok') throw new Error(`GET returned ${got}`);
-    } finally {
-      client.disconnect();
-    }
-    return 'SET/GET';
-  },
+  'Redis cache round trip': () => redisRoundTrip(cfg.REDIS_URL),
+  'Redis store round trip': () => redisRoundTrip(cfg.REDIS_STORE_URL),
   'span in Jaeger': async () => {
     const traceId = crypto.randomBytes(16).toString('hex');
     const now = BigInt(Date.now()) * 1_000_000n;

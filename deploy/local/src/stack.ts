@@ -11,7 +11,7 @@ import { Jaeger } from './components/jaeger.ts';
 import { KafkaBroker } from './components/kafka.ts';
 import { Prometheus } from './components/prometheus.ts';
 import { NodeService } from './components/node-service.ts';
-import { RedisServer } from './components/redis.ts';
+import { RedisCache, RedisStore } from './components/redis.ts';
 import { StackError } from './errors.ts';
 import { ensureAptPackages } from './install.ts';
 import { isAlive, waitUntil } from './proc.ts';
@@ -23,7 +23,8 @@ export const components: readonly Component[] = [
   new PostgresPrimary(),
   new PostgresReplica(),
   new PgBouncer(),
-  new RedisServer(),
+  new RedisCache(),
+  new RedisStore(),
   new KafkaBroker(),
   new Jaeger(),
   new Prometheus(),

@@ -17,6 +17,8 @@ describe('loadEnv', () => {
     expect(new URL(c.PG_URL).port).toBe(String(LOCAL_PORTS.postgresPrimary));
     expect(new URL(c.PG_REPLICA_URL).port).toBe(String(LOCAL_PORTS.postgresReplica));
     expect(new URL(c.PG_POOLER_URL).port).toBe(String(LOCAL_PORTS.pgbouncer));
+    expect(new URL(c.REDIS_URL).port).toBe(String(LOCAL_PORTS.redis));
+    expect(new URL(c.REDIS_STORE_URL).port).toBe(String(LOCAL_PORTS.redisStore));
     expect(c.KAFKA_BROKERS).toEqual([`127.0.0.1:${LOCAL_PORTS.kafka}`]);
     expect(c.LOG_LEVEL).toBe('info');
   });

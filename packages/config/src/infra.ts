@@ -15,7 +15,10 @@ export const infraEnv = {
   PG_REPLICA_URL: secret(envTypes.url(['postgres', 'postgresql'], pg(P.postgresReplica))),
   /** PgBouncer in front of the primary (transaction pooling), for the APIs. */
   PG_POOLER_URL: secret(envTypes.url(['postgres', 'postgresql'], pg(P.pgbouncer))),
+  /** The cache: evicts under memory pressure (allkeys-lfu), so only what can be rebuilt: projections, cache-aside. */
   REDIS_URL: secret(envTypes.url(['redis', 'rediss'], `redis://${H}:${P.redis}`)),
+  /** The store: never evicts and persists (AOF), for data expensive to rebuild: feeds, presence. */
+  REDIS_STORE_URL: secret(envTypes.url(['redis', 'rediss'], `redis://${H}:${P.redisStore}`)),
   KAFKA_BROKERS: envTypes.hostPorts(`${H}:${P.kafka}`),
   /** OTLP/HTTP base URL of the trace collector (Jaeger); `/v1/traces` is appended by the exporter. */
   OTLP_URL: envTypes.url(['http', 'https'], `http://${H}:${P.jaegerOtlpHttp}`),

@@ -9,7 +9,10 @@ export const LOCAL_PORTS = {
   postgresPrimary: 25432,
   postgresReplica: 25433,
   pgbouncer: 26432,
+  /** Redis, cache role: evicting (maxmemory, allkeys-lfu), no persistence. */
   redis: 26379,
+  /** Redis, store role: feeds and presence; never evicts, append-only file. */
+  redisStore: 26380,
   kafka: 29092,
   kafkaController: 29093,
   jaegerOtlpGrpc: 24317,

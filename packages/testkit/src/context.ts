@@ -1,6 +1,6 @@
 /**
  * Per-test-file isolation on the shared stack: a database of its own (created on the primary, visible on the
- * replica), a Kafka topic prefix and a Redis key prefix. Everything is removed on dispose:
+ * replica), a Kafka topic prefix and a Redis key prefix (on both Redis servers). Everything is removed on dispose:
  *
  *   await using ctx = await openTestContext('replica');
  */
@@ -30,10 +30,13 @@ export interface TestContext extends AsyncDisposable {
   readonly urls: StackEndpoints;
   /** Every topic this context creates starts with it; they are deleted on dispose. */
   readonly topicPrefix: string;
-  /** Every Redis key this context writes starts with it; they are deleted on dispose. */
+  /** Every Redis key this context writes starts with it; they are deleted on dispose, on both servers. */
   readonly redisPrefix: string;
   kafka(clientId?: string): Kafka;
+  /** A client on the cache Redis (evicting, not persisted). */
   redis(): Redis;
+  /** A client on the store Redis (noeviction, append-only file). */
+  redisStore(): Redis;
   /** A client on this context's database: 'primary' (direct), 'replica', or 'pooler' (PgBouncer). */
   pg(target?: 'primary' | 'replica' | 'pooler'): Promise<pg.Client>;
   /** The URL a role connects with (migrator/cdc: primary, writer: PgBouncer, reader: replica), on this database. */
@@ -74,6 +77,21 @@ async function connectWithRetry(url: string, retry: boolean): Promise<pg.Client>
       if (!retry || Date.now() > deadline) throw err;
       await setTimeout(50);
     }
+  }
+}
+
+/** Deletes every key under the prefix on one Redis server. */
+async function unlinkPrefixed(url: string, prefix: string): Promise<void> {
+  const cleanup = new Redis(url, { maxRetriesPerRequest: 1 });
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await cleanup.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+      if (keys.length > 0) await cleanup.unlink(...keys);
+      cursor = next;
+    } while (cursor !== '0');
+  } finally {
+    cleanup.disconnect();
   }
 }
 
@@ -121,6 +139,11 @@ export async function openTestContext(name: string, options: TestContextOptions 
       redises.push(r);
       return r;
     },
+    redisStore() {
+      const r = new Redis(stack.redisStoreUrl, { maxRetriesPerRequest: 1 });
+      redises.push(r);
+      return r;
+    },
     async pg(target = 'primary') {
       const url = { primary: urls.pgUrl, replica: urls.pgReplicaUrl, pooler: urls.pgPoolerUrl }[target];
       const client = await connectWithRetry(url, target === 'replica');
@@ -135,14 +158,7 @@ export async function openTestContext(name: string, options: TestContextOptions 
     },
     async [Symbol.asyncDispose]() {
       await Promise.allSettled(opened.map((c) => c.end()));
-      const cleanup = new Redis(stack.redisUrl, { maxRetriesPerRequest: 1 });
-      let cursor = '0';
-      do {
-        const [next, keys] = await cleanup.scan(cursor, 'MATCH', `${redisPrefix}*`, 'COUNT', 1000);
-        if (keys.length > 0) await cleanup.unlink(...keys);
-        cursor = next;
-      } while (cursor !== '0');
-      cleanup.disconnect();
+      await Promise.all([stack.redisUrl, stack.redisStoreUrl].map((url) => unlinkPrefixed(url, redisPrefix)));
       redises.forEach((r) => r.disconnect());
       const kadmin = new Kafka({
         brokers: stack.kafkaBrokers,

@@ -12,7 +12,10 @@ export interface StackEndpoints {
   pgUrl: string;
   pgReplicaUrl: string;
   pgPoolerUrl: string;
+  /** Redis, cache role (evicting, not persisted). */
   redisUrl: string;
+  /** Redis, store role (noeviction, append-only file). */
+  redisStoreUrl: string;
   kafkaBrokers: string[];
   /** OTLP/HTTP base URL. */
   otlpUrl: string;
@@ -34,6 +37,7 @@ function endpointsFromEnv(): StackEndpoints {
     pgReplicaUrl: c.PG_REPLICA_URL,
     pgPoolerUrl: c.PG_POOLER_URL,
     redisUrl: c.REDIS_URL,
+    redisStoreUrl: c.REDIS_STORE_URL,
     kafkaBrokers: [...c.KAFKA_BROKERS],
     otlpUrl: c.OTLP_URL,
     jaegerUrl: c.JAEGER_URL,
