@@ -24,6 +24,8 @@ export const projectorEnv = {
   PROJECTOR_TOMBSTONE_TTL_SECONDS: envTypes.positiveInt(600),
   /** events applied per Redis pipeline (and offsets committed after each) */
   PROJECTOR_PIPELINE_EVENTS: envTypes.positiveInt(500),
+  /** a member silent this long leaves the group and its partitions move (after a crash: how long they wait) */
+  PROJECTOR_SESSION_TIMEOUT_MS: envTypes.positiveInt(30_000),
   PROJECTOR_METRICS_PORT: envTypes.port(23200),
   PROJECTOR_HOST: envTypes.oneOf(['127.0.0.1', '0.0.0.0', '::'], '127.0.0.1'),
   OTLP_URL: infraEnv.OTLP_URL,

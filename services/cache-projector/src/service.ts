@@ -88,7 +88,12 @@ export class CacheProjector implements Service {
       logLevel: logLevel.WARN,
       retry: { retries: 8, initialRetryTime: 200, maxRetryTime: 5000 },
     });
-    const consumer = kafka.consumer({ groupId: cfg.PROJECTOR_GROUP, maxBytesPerPartition: 4 * 1024 * 1024 });
+    const consumer = kafka.consumer({
+      groupId: cfg.PROJECTOR_GROUP,
+      maxBytesPerPartition: 4 * 1024 * 1024,
+      sessionTimeout: cfg.PROJECTOR_SESSION_TIMEOUT_MS,
+      heartbeatInterval: Math.max(500, Math.floor(cfg.PROJECTOR_SESSION_TIMEOUT_MS / 10)),
+    });
     const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
     try {
       await redis.connect();
@@ -152,10 +157,15 @@ export class CacheProjector implements Service {
         if (this.#abort.signal.aborted) throw new Error('stopped while waiting for topics');
         await new Promise((r) => setTimeout(r, 500));
       }
-      await admin.createTopics({
-        waitForLeaders: true,
-        topics: [{ topic: deadLetterTopic(this.#config.PROJECTOR_TOPIC_PREFIX), numPartitions: 1 }],
-      });
+      const dlq = deadLetterTopic(this.#config.PROJECTOR_TOPIC_PREFIX);
+      if (!(await admin.listTopics()).includes(dlq)) {
+        // another instance may create it at the same moment: what counts is that it exists afterwards
+        await admin
+          .createTopics({ waitForLeaders: true, topics: [{ topic: dlq, numPartitions: 1 }] })
+          .catch(async (err: unknown) => {
+            if (!(await admin.listTopics()).includes(dlq)) throw err;
+          });
+      }
     } finally {
       await admin.disconnect();
     }

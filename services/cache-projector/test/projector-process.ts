@@ -26,6 +26,8 @@ export function startProjector(
       BGC_PROJECTOR_KEY_PREFIX: ctx.redisPrefix,
       BGC_PROJECTOR_GROUP: group,
       BGC_PROJECTOR_METRICS_PORT: '0',
+      // the broker's minimum: a killed member's partitions move on within seconds
+      BGC_PROJECTOR_SESSION_TIMEOUT_MS: '6000',
       BGC_OTLP_URL: ctx.urls.otlpUrl,
       BGC_LOG_LEVEL: 'info',
       ...env,

@@ -1,0 +1,49 @@
+/**
+ * Operators' consistency check: `node services/cache-projector/src/audit-cli.ts [--sample N | --all]`. Compares the
+ * Redis projections with Postgres (`audit.ts`), prints every mismatch, exits 1 when there is any, 0 otherwise.
+ * Reads Postgres as BGC_DB_READER_URL (set it to the primary to rule out replica lag) and Redis at BGC_REDIS_URL.
+ */
+import { parseArgs } from 'node:util';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { keyspace } from '@bgc/cache/keys';
+import { databaseEnv } from '@bgc/config/database';
+import { loadEnvOrExit } from '@bgc/config/env';
+import { projectorEnv } from './config.ts';
+import { audit } from './audit.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    sample: { type: 'string', default: '1000' },
+    all: { type: 'boolean', default: false },
+    'settle-ms': { type: 'string', default: '2000' },
+  },
+});
+const config = loadEnvOrExit({ ...projectorEnv, DB_READER_URL: databaseEnv.DB_READER_URL });
+const db = new pg.Client({ connectionString: config.DB_READER_URL });
+const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 3 });
+try {
+  await db.connect();
+  const result = await audit(db, redis, keyspace(config.PROJECTOR_KEY_PREFIX), {
+    ...(args.all ? {} : { sample: Number(args.sample) }),
+    recentMessages: config.PROJECTOR_RECENT_MESSAGES,
+    settleMs: Number(args['settle-ms']),
+    rechecks: 3,
+  });
+  for (const m of result.mismatches) {
+    process.stdout.write(
+      `MISMATCH ${m.key}\n  postgres: ${JSON.stringify(m.expected)}\n  redis:    ${JSON.stringify(m.found)}\n`,
+    );
+  }
+  process.stdout.write(
+    `${result.checked} projections of ${result.users} users and ${result.rooms} rooms checked: ` +
+      `${result.mismatches.length} mismatch(es)\n`,
+  );
+  process.exitCode = result.mismatches.length > 0 ? 1 : 0;
+} catch (err) {
+  process.stderr.write(`audit failed: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exitCode = 2;
+} finally {
+  await db.end().catch(() => undefined);
+  redis.disconnect();
+}
