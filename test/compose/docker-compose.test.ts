@@ -15,6 +15,7 @@ import { LOCAL_HOST, LOCAL_PORTS, type LocalPortName } from '@bgc/config/local-s
 import { components as nativeComponents, services as nativeServices } from '@bgc/local-stack/stack';
 import { JAEGER_MODULE_VERSION, JAEGER_RELEASE, kafkaVersion, POSTGRES_MAJOR } from '@bgc/local-stack/versions';
 // the services are not dependencies of this package: their settings are read from where they are declared
+import { projectorEnv } from '../../services/cache-projector/src/config.ts';
 import { cdcEnv } from '../../services/cdc/src/config.ts';
 import { maintainerEnv } from '../../services/partition-maintainer/src/service.ts';
 import { writeApiEnv } from '../../services/write-api/src/config.ts';
@@ -47,6 +48,7 @@ const project: Record<string, { shape: EnvShape; port?: string; bind?: string }>
   migrate: { shape: { ...databaseEnv, PG_URL: infraEnv.PG_URL } },
   'write-api': { shape: writeApiEnv, port: 'WRITE_API_PORT', bind: 'WRITE_API_HOST' },
   cdc: { shape: cdcEnv, port: 'CDC_METRICS_PORT', bind: 'CDC_HOST' },
+  'cache-projector': { shape: projectorEnv, port: 'PROJECTOR_METRICS_PORT', bind: 'PROJECTOR_HOST' },
   'partition-maintainer': {
     shape: maintainerEnv,
     port: 'PARTITION_MAINTAINER_METRICS_PORT',

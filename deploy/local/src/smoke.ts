@@ -5,6 +5,7 @@
 import crypto from 'node:crypto';
 import { Kafka, logLevel, Partitioners } from 'kafkajs';
 import pg from 'pg';
+import { keyspace } from '@bgc/cache/keys';
 import { loadInfraConfig } from '@bgc/config/infra';
 import { LOCAL_PORTS } from '@bgc/config/local-stack';
 import { redisClient } from './components/redis.ts';
@@ -106,7 +107,7 @@ const checks: Record<string, () => Promise<string>> = {
     if (!found) throw new Error(`trace ${traceId} not found in Jaeger within 15 s`);
     return `trace ${traceId}: ${cfg.JAEGER_URL}/api/traces/${traceId}`;
   },
-  'write API → replica and, through CDC, Kafka': async () => {
+  'write API → replica, Kafka (CDC) and Redis (projector)': async () => {
     const base = 'http://127.0.0.1:23000';
     // where the messages topic ends now: the new message's change event must appear after it
     const kafka = new Kafka({ brokers: cfg.KAFKA_BROKERS, clientId: 'bgc-smoke-cdc', logLevel: logLevel.NOTHING });
@@ -176,7 +177,14 @@ const checks: Record<string, () => Promise<string>> = {
       const value = await Promise.race([event, timeout]);
       if (!value) throw new Error(`no change event for the message on ${topic} within 15 s: ./bgc stack logs cdc`);
       const op = (JSON.parse(value) as { op?: string }).op;
-      return `message ${String(sent.json.id)} committed at ${sent.lsn}, on the replica, on ${topic} (op ${op})`;
+      const recent = keyspace().roomRecent(String(room.json.id));
+      const redis = redisClient(LOCAL_PORTS.redis);
+      const projected = await waitUntil(async () => (await redis.zscore(recent, String(sent.json.id))) !== null, {
+        timeoutMs: 15_000,
+        intervalMs: 100,
+      }).finally(() => redis.disconnect());
+      if (!projected) throw new Error(`the message never reached ${recent} in Redis: ./bgc stack logs cache-projector`);
+      return `message ${String(sent.json.id)} committed at ${sent.lsn}, on the replica, on ${topic} (op ${op}), in ${recent}`;
     } finally {
       await consumer.disconnect();
     }
@@ -195,7 +203,7 @@ const checks: Record<string, () => Promise<string>> = {
         return (
           up('prometheus') &&
           up('jaeger') &&
-          ['write-api', 'cdc', 'partition-maintainer'].every((service) => up('services', service))
+          ['write-api', 'cdc', 'cache-projector', 'partition-maintainer'].every((service) => up('services', service))
         );
       },
       { timeoutMs: 30_000, intervalMs: 500 },

@@ -45,6 +45,12 @@ export const services: readonly Component[] = [
     env: { BGC_CDC_METRICS_PORT: '23100' },
   }),
   new NodeService({
+    name: 'cache-projector',
+    port: 23200,
+    after: ['kafka', 'redis', 'jaeger'],
+    env: { BGC_PROJECTOR_METRICS_PORT: '23200' },
+  }),
+  new NodeService({
     name: 'partition-maintainer',
     port: 23090,
     after: ['postgres'],
