@@ -142,8 +142,12 @@ export async function audit(db: pg.Client | pg.Pool, redis: Redis, keys: Keyspac
   let mismatches: Mismatch[] = [];
   for (let round = 0; round <= opts.rechecks; round++) {
     if (round > 0) await new Promise((r) => setTimeout(r, opts.settleMs));
-    const results = await Promise.all(suspects.map(compare));
-    mismatches = results.filter((m): m is Mismatch => m !== undefined);
+    // one at a time: a pg client runs one query at a time anyway
+    mismatches = [];
+    for (const c of suspects) {
+      const m = await compare(c);
+      if (m) mismatches.push(m);
+    }
     const bad = new Set(mismatches.map((m) => m.key));
     suspects = suspects.filter((c) => bad.has(c.key));
     if (suspects.length === 0) break;

@@ -14,7 +14,7 @@ export function createProjectorMetrics(registry: Registry) {
     commitToRedis: new Histogram({
       name: 'projector_commit_to_redis_seconds',
       help: 'From the transaction commit in Postgres (source.ts_ms) to the write acknowledged by Redis',
-      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5, 10],
+      buckets: [0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1, 2.5, 5, 10],
       registers,
     }),
     lag: new Gauge({
