@@ -40,6 +40,8 @@ const KEY_PREFIX = 'bench:p:';
 const total = Number(args.events);
 const kafka = new Kafka({ brokers: infra.KAFKA_BROKERS, clientId: 'bench-projector', logLevel: logLevel.WARN });
 const topics = ['users', 'room_members', 'messages'].map((t) => `${PREFIX}.public.${t}`);
+// the projector waits for every topic it reads; these stay empty here
+const emptyTopics = ['profiles', 'relationships', 'conversation_participants'].map((t) => `${PREFIX}.public.${t}`);
 
 function bar(what: string) {
   return new cliProgress.SingleBar(
@@ -155,7 +157,10 @@ async function cleanUp() {
 async function produce() {
   const admin = kafka.admin();
   await admin.connect();
-  await admin.createTopics({ waitForLeaders: true, topics: topics.map((topic) => ({ topic, numPartitions: 3 })) });
+  await admin.createTopics({
+    waitForLeaders: true,
+    topics: [...topics, ...emptyTopics].map((topic) => ({ topic, numPartitions: 3 })),
+  });
   await admin.disconnect();
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();

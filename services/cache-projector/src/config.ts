@@ -26,6 +26,8 @@ export const projectorEnv = {
   PROJECTOR_PIPELINE_EVENTS: envTypes.positiveInt(500),
   /** a member silent this long leaves the group and its partitions move (after a crash: how long they wait) */
   PROJECTOR_SESSION_TIMEOUT_MS: envTypes.positiveInt(30_000),
+  /** how long the broker may hold a fetch while no partition has new events */
+  PROJECTOR_FETCH_MAX_WAIT_MS: envTypes.positiveInt(100),
   PROJECTOR_METRICS_PORT: envTypes.port(23200),
   PROJECTOR_HOST: envTypes.oneOf(['127.0.0.1', '0.0.0.0', '::'], '127.0.0.1'),
   OTLP_URL: infraEnv.OTLP_URL,

@@ -10,7 +10,7 @@ import type { Span } from '@opentelemetry/api';
 import { propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { Redis } from 'ioredis';
 import type { EachBatchPayload, KafkaMessage, Producer } from 'kafkajs';
-import { Kafka, logLevel } from 'kafkajs';
+import { Kafka, logLevel, Partitioners } from 'kafkajs';
 import type { Keyspace } from '@bgc/cache/keys';
 import { keyspace } from '@bgc/cache/keys';
 import type { ScriptedPipeline, ScriptedRedis } from '@bgc/cache/scripts';
@@ -92,9 +92,14 @@ export class CacheProjector implements Service {
       groupId: cfg.PROJECTOR_GROUP,
       maxBytesPerPartition: 4 * 1024 * 1024,
       sessionTimeout: cfg.PROJECTOR_SESSION_TIMEOUT_MS,
+      maxWaitTimeInMs: cfg.PROJECTOR_FETCH_MAX_WAIT_MS,
       heartbeatInterval: Math.max(500, Math.floor(cfg.PROJECTOR_SESSION_TIMEOUT_MS / 10)),
     });
-    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+    const producer = kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      createPartitioner: Partitioners.DefaultPartitioner,
+    });
     try {
       await redis.connect();
       const topics = PROJECTED_TABLES.map((t) => tableTopic(cfg.PROJECTOR_TOPIC_PREFIX, 'public', t));
