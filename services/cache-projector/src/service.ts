@@ -30,6 +30,22 @@ const tracer = trace.getTracer('bgc-cache-projector');
 
 export const deadLetterTopic = (prefix: string) => `${prefix}.dlq.cache-projector`;
 
+/**
+ * Runs a start-up step again while Kafka answers with a retriable error (a broker that has just created topics can
+ * say "does not host this topic-partition" or "leader not available" for a few seconds), at most ~30 s.
+ */
+async function retryWhileSettling<T>(step: () => Promise<T>, signal: AbortSignal): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await step();
+    } catch (err) {
+      const retriable = (err as { retriable?: boolean }).retriable === true;
+      if (!retriable || attempt >= 60 || signal.aborted) throw err;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+}
+
 interface Planned {
   message: KafkaMessage;
   writes: number;
@@ -107,7 +123,7 @@ export class CacheProjector implements Service {
       await producer.connect();
       await consumer.connect();
       // a new group starts from the beginning: the compacted entity topics rebuild every projection
-      await consumer.subscribe({ topics, fromBeginning: true });
+      await retryWhileSettling(() => consumer.subscribe({ topics, fromBeginning: true }), this.#abort.signal);
       const crashed = new Promise<never>((_, reject) => {
         consumer.on(consumer.events.CRASH, ({ payload }) => {
           if (!payload.restart) reject(payload.error);
@@ -156,20 +172,29 @@ export class CacheProjector implements Service {
       for (;;) {
         const existing = new Set(await admin.listTopics());
         const missing = topics.filter((t) => !existing.has(t));
-        if (missing.length === 0) break;
-        if (!warned) this.#logger.warn({ missing }, 'waiting for the CDC service to create its topics');
-        warned = true;
+        if (missing.length === 0) {
+          // a topic just created may not have its leaders known yet ("does not host this topic-partition")
+          const ready = await admin.fetchTopicMetadata({ topics }).then(
+            (m) => m.topics.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0)),
+            () => false,
+          );
+          if (ready) break;
+        } else if (!warned) {
+          this.#logger.warn({ missing }, 'waiting for the CDC service to create its topics');
+          warned = true;
+        }
         if (this.#abort.signal.aborted) throw new Error('stopped while waiting for topics');
         await new Promise((r) => setTimeout(r, 500));
       }
       const dlq = deadLetterTopic(this.#config.PROJECTOR_TOPIC_PREFIX);
       if (!(await admin.listTopics()).includes(dlq)) {
         // another instance may create it at the same moment: what counts is that it exists afterwards
-        await admin
-          .createTopics({ waitForLeaders: true, topics: [{ topic: dlq, numPartitions: 1 }] })
-          .catch(async (err: unknown) => {
-            if (!(await admin.listTopics()).includes(dlq)) throw err;
-          });
+        await retryWhileSettling(
+          () => admin.createTopics({ waitForLeaders: true, topics: [{ topic: dlq, numPartitions: 1 }] }),
+          this.#abort.signal,
+        ).catch(async (err: unknown) => {
+          if (!(await admin.listTopics()).includes(dlq)) throw err;
+        });
       }
     } finally {
       await admin.disconnect();
