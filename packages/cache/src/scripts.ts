@@ -12,7 +12,7 @@
  *  - a capped list of recent messages: a sorted set of ids by time plus a hash of versioned bodies; a deleted
  *    message leaves `~` as its body so it never comes back.
  */
-import type { ChainableCommander, Redis } from 'ioredis';
+import type { ChainableCommander, Cluster, Redis } from 'ioredis';
 
 const PUT_PART = `
 if redis.call('HEXISTS', KEYS[1], 'deleted') == 1 then return 0 end
@@ -120,4 +120,49 @@ export function presentMembers(hash: Record<string, string>): Map<string, string
     if (stored.charAt(30) === '|') out.set(member, stored.slice(31));
   }
   return out;
+}
+
+/** The writes of one batch, queued, then sent together; results in queue order as `[error, value]`. */
+export interface WriteBatch extends ProjectionCommands<unknown> {
+  hdel(key: string, ...fields: string[]): unknown;
+  exec(): Promise<[Error | null, unknown][]>;
+}
+
+/**
+ * A batch of guarded writes for a single Redis (one pipeline) or a Redis Cluster. A cluster pipeline must keep to
+ * one node, and a batch spans many slots, so on a cluster each write is its own command and ioredis's
+ * autopipelining groups them per node (`enableAutoPipelining` on the Cluster client); each script still runs on one
+ * slot, all its keys sharing a hash tag, and is routed by its first key.
+ */
+export function writeBatch(client: ScriptedRedis | ScriptedCluster): WriteBatch {
+  if (!('isCluster' in client && client.isCluster)) return scriptedPipeline(client as ScriptedRedis) as WriteBatch;
+  const cluster = client as ScriptedCluster;
+  const results: Promise<[Error | null, unknown]>[] = [];
+  const settle = (p: Promise<unknown>) =>
+    results.push(
+      p.then(
+        (v): [null, unknown] => [null, v],
+        (e: unknown): [Error, null] => [e as Error, null],
+      ),
+    );
+  return {
+    putPart: (...a) => settle(cluster.putPart(...a)),
+    deleteDocument: (...a) => settle(cluster.deleteDocument(...a)),
+    removePart: (...a) => settle(cluster.removePart(...a)),
+    setMember: (...a) => settle(cluster.setMember(...a)),
+    addMessage: (...a) => settle(cluster.addMessage(...a)),
+    deleteMessage: (...a) => settle(cluster.deleteMessage(...a)),
+    hdel: (key, ...fields) => settle(cluster.hdel(key, ...fields)),
+    exec: () => Promise.all(results),
+  };
+}
+
+export type ScriptedCluster = Cluster & ProjectionCommands<Promise<number>>;
+
+/** Defines the scripts on a cluster client (routed by each call's first key, which every script's keys share). */
+export function registerClusterScripts(cluster: Cluster): ScriptedCluster {
+  for (const [name, script] of Object.entries(SCRIPTS)) {
+    if (!(name in cluster)) cluster.defineCommand(name, script);
+  }
+  return cluster as ScriptedCluster;
 }

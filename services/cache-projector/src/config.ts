@@ -7,6 +7,15 @@ export const projectorEnv = {
   KAFKA_BROKERS: infraEnv.KAFKA_BROKERS,
   /** the cache Redis (evicting): projections live there beside cache-aside entries */
   REDIS_URL: infraEnv.REDIS_URL,
+  /**
+   * A Redis Cluster instead of REDIS_URL: its nodes, `host:port,host:port,…` (any few; the rest are discovered).
+   * Empty: the single Redis at REDIS_URL.
+   */
+  PROJECTOR_REDIS_CLUSTER_NODES: z
+    .string()
+    .regex(/^$|^[^\s:,]+:\d+(,[^\s:,]+:\d+)*$/)
+    .default('')
+    .describe('host:port pairs separated by commas'),
   /** the CDC service's topic prefix: topics `<prefix>.public.<table>` */
   PROJECTOR_TOPIC_PREFIX: z
     .string()

@@ -8,13 +8,13 @@
 import http from 'node:http';
 import type { Span } from '@opentelemetry/api';
 import { propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import type { EachBatchPayload, KafkaMessage, Producer } from 'kafkajs';
 import { Kafka, logLevel, Partitioners } from 'kafkajs';
 import type { Keyspace } from '@bgc/cache/keys';
 import { keyspace } from '@bgc/cache/keys';
-import type { ScriptedPipeline, ScriptedRedis } from '@bgc/cache/scripts';
-import { registerScripts, scriptedPipeline } from '@bgc/cache/scripts';
+import type { ScriptedCluster, ScriptedRedis, WriteBatch } from '@bgc/cache/scripts';
+import { registerClusterScripts, registerScripts, writeBatch } from '@bgc/cache/scripts';
 import type { ChangeEvent } from '@bgc/events/envelope';
 import { tableTopic } from '@bgc/events/topics';
 import type { Service } from '@bgc/runtime/service';
@@ -96,7 +96,17 @@ export class CacheProjector implements Service {
   async run(): Promise<void> {
     const cfg = this.#config;
     this.#logger.info({ url: await this.listening() }, 'listening');
-    const redis = registerScripts(new Redis(cfg.REDIS_URL, { maxRetriesPerRequest: 3, lazyConnect: true }));
+    const redis = cfg.PROJECTOR_REDIS_CLUSTER_NODES
+      ? registerClusterScripts(
+          new Cluster(
+            cfg.PROJECTOR_REDIS_CLUSTER_NODES.split(',').map((n) => {
+              const [host, port] = n.split(':');
+              return { host: host ?? '', port: Number(port) };
+            }),
+            { enableAutoPipelining: true, lazyConnect: true, redisOptions: { maxRetriesPerRequest: 3 } },
+          ),
+        )
+      : registerScripts(new Redis(cfg.REDIS_URL, { maxRetriesPerRequest: 3, lazyConnect: true }));
     redis.on('error', (err: Error) => this.#logger.warn({ err: err.message }, 'redis'));
     const kafka = new Kafka({
       clientId: 'bgc-cache-projector',
@@ -201,7 +211,11 @@ export class CacheProjector implements Service {
     }
   }
 
-  async #applyBatch(payload: EachBatchPayload, redis: ScriptedRedis, producer: Producer): Promise<void> {
+  async #applyBatch(
+    payload: EachBatchPayload,
+    redis: ScriptedRedis | ScriptedCluster,
+    producer: Producer,
+  ): Promise<void> {
     const { batch } = payload;
     const table = batch.topic.slice(batch.topic.lastIndexOf('.') + 1);
     this.#metrics.lag.set({ topic: batch.topic, partition: String(batch.partition) }, Number(batch.offsetLag()));
@@ -209,7 +223,7 @@ export class CacheProjector implements Service {
     for (let from = 0; from < batch.messages.length; from += size) {
       if (!payload.isRunning() || payload.isStale()) return;
       const chunk = batch.messages.slice(from, from + size);
-      const pipeline = scriptedPipeline(redis);
+      const pipeline = writeBatch(redis);
       const planned = chunk.map((message) => this.#plan(table, message, pipeline));
       const results = planned.some((p) => p.writes > 0) ? ((await pipeline.exec()) ?? []) : [];
       const now = Date.now();
@@ -241,7 +255,7 @@ export class CacheProjector implements Service {
   }
 
   /** Parses an event and queues its writes on the pipeline; an event that cannot be projected carries its error. */
-  #plan(table: string, message: KafkaMessage, pipeline: ScriptedPipeline): Planned {
+  #plan(table: string, message: KafkaMessage, pipeline: WriteBatch): Planned {
     if (message.value === null) {
       this.#metrics.events.inc({ table, outcome: 'skipped' }); // a tombstone: the delete before it did the work
       return { message, writes: 0 };
@@ -264,7 +278,7 @@ export class CacheProjector implements Service {
     }
   }
 
-  #queue(pipeline: ScriptedPipeline, w: Write) {
+  #queue(pipeline: WriteBatch, w: Write) {
     const cfg = this.#config;
     switch (w.op) {
       case 'putPart': {
