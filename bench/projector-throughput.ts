@@ -10,7 +10,7 @@
  *
  *   node bench/projector-throughput.ts [--events 300000] [--rate 2000] [--seconds 20]
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -22,6 +22,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
 import { SCRIPTS } from '@bgc/cache/scripts';
 import { loadEnv } from '@bgc/config/env';
+import { startServiceProcess } from '@bgc/testkit/service-process';
 import { infraEnv } from '@bgc/config/infra';
 import { defaultMigratorUrl } from './src/db.ts';
 import { table } from './src/stats.ts';
@@ -170,7 +171,11 @@ async function produce() {
   for (let i = 0; i < total; i += 5000) {
     const events = Array.from({ length: Math.min(5000, total - i) }, (_, j) => event(i + j));
     const byTopic = new Map<string, { key: string; value: string }[]>();
-    for (const e of events) byTopic.set(e.topic, [...(byTopic.get(e.topic) ?? []), { key: e.key, value: e.value }]);
+    for (const e of events) {
+      const list = byTopic.get(e.topic);
+      if (list) list.push({ key: e.key, value: e.value });
+      else byTopic.set(e.topic, [{ key: e.key, value: e.value }]);
+    }
     await producer.sendBatch({
       acks: -1,
       topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
@@ -240,38 +245,24 @@ async function redisCeiling(): Promise<string> {
   return /([\d.]+) requests per second/.exec(out)?.[1] ?? `failed: ${out.slice(0, 200)}`;
 }
 
-function startProjector(group: string) {
-  const main = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../services/cache-projector/src/main.ts');
-  const child = spawn(process.execPath, [main], {
-    env: {
-      ...process.env,
-      BGC_PROJECTOR_TOPIC_PREFIX: PREFIX,
-      BGC_PROJECTOR_KEY_PREFIX: KEY_PREFIX,
-      BGC_PROJECTOR_GROUP: group,
-      BGC_PROJECTOR_METRICS_PORT: '0',
-      BGC_LOG_LEVEL: 'info',
-    },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const ready = new Promise<string>((resolve, reject) => {
-    let url = '';
-    child.stdout.on('data', (d: Buffer) => {
-      const text = d.toString();
-      url ||= /"url":"(http:[^"]+)"/.exec(text)?.[1] ?? '';
-      if (text.includes('"msg":"consuming"')) resolve(url);
-    });
-    child.once('exit', (code) => reject(new Error(`the projector exited with ${code}`)));
-  });
-  return { child, ready };
-}
-
 const metricSum = (text: string, name: string) =>
   [...text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? ([\\d.e+]+)$`, 'gm'))].reduce((n, m) => n + Number(m[1]), 0);
 
 async function rebuild(): Promise<{ rate: number; seconds: number }> {
-  const projector = startProjector(`bench-projector-${crypto.randomUUID()}`);
-  process.on('exit', () => projector.child.kill('SIGKILL'));
-  const url = await projector.ready;
+  const projector = await startServiceProcess({
+    name: 'cache-projector',
+    entry: path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../services/cache-projector/src/main.ts'),
+    env: {
+      BGC_PROJECTOR_TOPIC_PREFIX: PREFIX,
+      BGC_PROJECTOR_KEY_PREFIX: KEY_PREFIX,
+      BGC_PROJECTOR_GROUP: `bench-projector-${crypto.randomUUID()}`,
+      BGC_PROJECTOR_METRICS_PORT: '0',
+      BGC_LOG_LEVEL: 'info',
+    },
+    ready: (line) => line.includes('"msg":"consuming"'),
+  });
+  process.on('exit', () => void projector.kill());
+  const url = projector.url;
   const t0 = Date.now();
   const b = bar('events applied');
   b.start(total, 0, { rate: 0 });
@@ -284,8 +275,7 @@ async function rebuild(): Promise<{ rate: number; seconds: number }> {
   }
   const ms = Date.now() - t0;
   b.stop();
-  projector.child.kill('SIGTERM');
-  await new Promise((r) => projector.child.once('exit', r));
+  await projector.stop();
   return { rate: total / (ms / 1000), seconds: ms / 1000 };
 }
 

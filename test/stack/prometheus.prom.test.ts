@@ -3,6 +3,10 @@ import type { AddressInfo } from 'node:net';
 import { describe, expect, test } from 'vitest';
 import { registerScrapeTarget } from '@bgc/local-stack/prometheus';
 import { stackEndpoints } from '@bgc/testkit/context';
+import { eventually } from '@bgc/testkit/eventually';
+
+// Prometheus scrapes every 5 s and re-reads file discovery every 5 s: give it a few rounds
+const scrapes = { timeoutMs: 45_000, intervalMs: 500 };
 
 interface Target {
   labels: Record<string, string>;
@@ -14,24 +18,18 @@ async function targets(prometheusUrl: string): Promise<Target[]> {
   return res.data.activeTargets;
 }
 
-async function eventually<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 45_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}
-
 describe('prometheus', () => {
   test('is up and reports its targets healthy: itself and Jaeger', async () => {
     const { prometheusUrl } = stackEndpoints();
-    const jobs = await eventually('prometheus and jaeger targets up', async () => {
-      const t = await targets(prometheusUrl);
-      const up = ['prometheus', 'jaeger'].every((job) => t.some((x) => x.labels.job === job && x.health === 'up'));
-      return up ? t.map((x) => x.labels.job) : undefined;
-    });
+    const jobs = await eventually(
+      'prometheus and jaeger targets up',
+      async () => {
+        const t = await targets(prometheusUrl);
+        const up = ['prometheus', 'jaeger'].every((job) => t.some((x) => x.labels.job === job && x.health === 'up'));
+        return up ? t.map((x) => x.labels.job) : undefined;
+      },
+      scrapes,
+    );
     expect(jobs).toEqual(expect.arrayContaining(['prometheus', 'jaeger']));
   });
 
@@ -47,13 +45,17 @@ describe('prometheus', () => {
     const name = `test-${port}`;
     const unregister = registerScrapeTarget(name, `127.0.0.1:${port}`);
     try {
-      const scraped = await eventually('the registered target to be scraped', async () => {
-        const q = `bgc_test_marker{service="${name}"}`;
-        const res = (await (await fetch(`${prometheusUrl}/api/v1/query?query=${encodeURIComponent(q)}`)).json()) as {
-          data: { result: { value: [number, string] }[] };
-        };
-        return res.data.result[0]?.value[1];
-      });
+      const scraped = await eventually(
+        'the registered target to be scraped',
+        async () => {
+          const q = `bgc_test_marker{service="${name}"}`;
+          const res = (await (await fetch(`${prometheusUrl}/api/v1/query?query=${encodeURIComponent(q)}`)).json()) as {
+            data: { result: { value: [number, string] }[] };
+          };
+          return res.data.result[0]?.value[1];
+        },
+        scrapes,
+      );
       expect(Number(scraped)).toBe(value);
     } finally {
       unregister();

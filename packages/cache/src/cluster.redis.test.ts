@@ -2,13 +2,13 @@ import { Cluster } from 'ioredis';
 import { describe, expect, test } from 'vitest';
 import { keyspace } from './keys.ts';
 import { startRedisCluster } from './redis-cluster.ts';
-import { presentMembers, registerClusterScripts, writeBatch } from './scripts.ts';
+import { presentMembers, registerScripts, writeBatch } from './scripts.ts';
 import { rowVersion, sequenceVersion } from './versions.ts';
 
 describe('the guarded writes on a Redis Cluster (three masters from Debian’s redis-server)', () => {
   test('a batch spanning every node applies each script on its slot; replayed, it changes nothing', async () => {
     await using cluster = await startRedisCluster();
-    const client = registerClusterScripts(new Cluster(cluster.nodes, { enableAutoPipelining: true }));
+    const client = registerScripts(new Cluster(cluster.nodes, { enableAutoPipelining: true }));
     try {
       const ks = keyspace('c:');
       const ids = Array.from({ length: 60 }, (_, i) => `id-${i}`);

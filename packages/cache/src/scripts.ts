@@ -89,6 +89,7 @@ export interface ProjectionCommands<R> {
 }
 
 export type ScriptedRedis = Redis & ProjectionCommands<Promise<number>>;
+export type ScriptedCluster = Cluster & ProjectionCommands<Promise<number>>;
 export type ScriptedPipeline = ChainableCommander & ProjectionCommands<ChainableCommander>;
 
 /** Each command's script and how many of its arguments are keys (benchmarks load them by hand). */
@@ -101,12 +102,17 @@ export const SCRIPTS: Record<keyof ProjectionCommands<unknown>, { numberOfKeys: 
   deleteMessage: { numberOfKeys: 2, lua: DELETE_MESSAGE },
 };
 
-/** Defines the scripts on a client (ioredis sends EVALSHA and falls back to EVAL, also inside pipelines). */
-export function registerScripts(redis: Redis): ScriptedRedis {
+/**
+ * Defines the scripts on a client (ioredis sends EVALSHA and falls back to EVAL, also inside pipelines); on a
+ * cluster each call is routed by its first key, which all of the script's keys share.
+ */
+export function registerScripts(client: Redis): ScriptedRedis;
+export function registerScripts(client: Cluster): ScriptedCluster;
+export function registerScripts(client: Redis | Cluster): ScriptedRedis | ScriptedCluster {
   for (const [name, script] of Object.entries(SCRIPTS)) {
-    if (!(name in redis)) redis.defineCommand(name, script);
+    if (!(name in client)) client.defineCommand(name, script);
   }
-  return redis as ScriptedRedis;
+  return client as ScriptedRedis | ScriptedCluster;
 }
 
 export function scriptedPipeline(redis: ScriptedRedis): ScriptedPipeline {
@@ -155,14 +161,4 @@ export function writeBatch(client: ScriptedRedis | ScriptedCluster): WriteBatch 
     hdel: (key, ...fields) => settle(cluster.hdel(key, ...fields)),
     exec: () => Promise.all(results),
   };
-}
-
-export type ScriptedCluster = Cluster & ProjectionCommands<Promise<number>>;
-
-/** Defines the scripts on a cluster client (routed by each call's first key, which every script's keys share). */
-export function registerClusterScripts(cluster: Cluster): ScriptedCluster {
-  for (const [name, script] of Object.entries(SCRIPTS)) {
-    if (!(name in cluster)) cluster.defineCommand(name, script);
-  }
-  return cluster as ScriptedCluster;
 }

@@ -31,7 +31,8 @@ interface Check {
   key: string;
   /** undefined: Redis does not hold the projection (a miss, fine); otherwise what it says */
   read: () => Promise<unknown>;
-  expected: () => Promise<unknown>;
+  /** what Postgres says, given what Redis held */
+  expected: (found: unknown) => Promise<unknown>;
 }
 
 const sorted = (xs: Iterable<string>) => [...xs].sort();
@@ -45,8 +46,7 @@ export async function audit(db: pg.Client | pg.Pool, redis: Redis, keys: Keyspac
     const hash = await redis.hgetall(key);
     return Object.keys(hash).length === 0 ? undefined : presentMembers(hash);
   };
-  const ids = (q: string, id: string) => async () =>
-    sorted((await db.query<{ v: string }>(q, [id])).rows.map((r) => r.v));
+  const ids = async (q: string, id: string) => sorted((await db.query<{ v: string }>(q, [id])).rows.map((r) => r.v));
   for (const { id } of users) {
     checks.push({
       key: keys.profile(id),
@@ -68,16 +68,13 @@ export async function audit(db: pg.Client | pg.Pool, redis: Redis, keys: Keyspac
         };
       },
     });
-    const memberSet = (key: string, q: string, suffix?: (r: string) => string) => ({
+    const memberSet = (key: string, q: string): Check => ({
       key,
       read: async () => {
         const m = await members(key);
         return m ? sorted(m.keys()) : undefined;
       },
-      expected: async () => {
-        const r = await ids(q, id)();
-        return suffix ? sorted(r.map(suffix)) : r;
-      },
+      expected: () => ids(q, id),
     });
     checks.push(
       memberSet(
@@ -107,25 +104,23 @@ export async function audit(db: pg.Client | pg.Pool, redis: Redis, keys: Keyspac
         const m = await members(keys.roomMembers(id));
         return m ? sorted([...m].map(([user, role]) => `${user}:${role}`)) : undefined;
       },
-      expected: ids(`SELECT user_id::text || ':' || role::text AS v FROM room_members WHERE room_id = $1`, id),
+      expected: () => ids(`SELECT user_id::text || ':' || role::text AS v FROM room_members WHERE room_id = $1`, id),
     });
     // Redis holds the newest messages of the room, at most `recentMessages` (fewer after deletes within the window):
     // they must be exactly Postgres's newest as many, each at its current version
-    let held = 0;
     checks.push({
       key: keys.roomRecent(id),
       read: async () => {
         const recent = await redis.zrange(keys.roomRecent(id), '0', '-1');
-        held = recent.length;
         if (recent.length === 0) return undefined;
         const bodies = await redis.hmget(keys.roomBodies(id), ...recent);
         return sorted(recent.map((m, i) => `${m}@${bodies[i]?.slice(0, 20) ?? 'no body'}`));
       },
-      expected: async () => {
+      expected: async (found) => {
         const r = await db.query<{ v: string }>(
           `SELECT id::text || '@' || lpad(version::text, 20, '0') AS v FROM messages WHERE room_id = $1
             ORDER BY created_at DESC, id DESC LIMIT $2`,
-          [id, Math.min(held, opts.recentMessages)],
+          [id, Math.min((found as string[]).length, opts.recentMessages)],
         );
         return sorted(r.rows.map((row) => row.v));
       },
@@ -135,7 +130,7 @@ export async function audit(db: pg.Client | pg.Pool, redis: Redis, keys: Keyspac
   const compare = async (c: Check): Promise<Mismatch | undefined> => {
     const found = await c.read();
     if (found === undefined) return undefined;
-    const expected = await c.expected();
+    const expected = await c.expected(found);
     return JSON.stringify(found) === JSON.stringify(expected) ? undefined : { key: c.key, expected, found };
   };
   let suspects = checks;

@@ -5,7 +5,6 @@
  * event that cannot be applied is in the dead-letter topic), so a crash re-reads what was not applied, and the
  * version guards make the re-read a no-op where it was.
  */
-import http from 'node:http';
 import type { Span } from '@opentelemetry/api';
 import { propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { Cluster, Redis } from 'ioredis';
@@ -14,12 +13,13 @@ import { Kafka, logLevel, Partitioners } from 'kafkajs';
 import type { Keyspace } from '@bgc/cache/keys';
 import { keyspace } from '@bgc/cache/keys';
 import type { ScriptedCluster, ScriptedRedis, WriteBatch } from '@bgc/cache/scripts';
-import { registerClusterScripts, registerScripts, writeBatch } from '@bgc/cache/scripts';
+import { registerScripts, writeBatch } from '@bgc/cache/scripts';
 import type { ChangeEvent } from '@bgc/events/envelope';
 import { tableTopic } from '@bgc/events/topics';
 import type { Service } from '@bgc/runtime/service';
 import { createLogger } from '@bgc/telemetry/logger';
 import { createRegistry } from '@bgc/telemetry/metrics';
+import { serveMetrics } from '@bgc/telemetry/metrics-server';
 import type { ProjectorConfig } from './config.ts';
 import type { ProjectorMetrics } from './metrics.ts';
 import { createProjectorMetrics } from './metrics.ts';
@@ -62,7 +62,6 @@ export class CacheProjector implements Service {
   readonly #registry = createRegistry('cache-projector');
   readonly #metrics: ProjectorMetrics;
   readonly #keys: Keyspace;
-  #server: http.Server | undefined;
   #consuming = false;
 
   constructor(config: ProjectorConfig) {
@@ -72,32 +71,16 @@ export class CacheProjector implements Service {
     this.#keys = keyspace(config.PROJECTOR_KEY_PREFIX);
   }
 
-  /** The address of /metrics and /healthz. */
-  async listening(): Promise<string> {
-    this.#server ??= http.createServer((req, res) => {
-      if (req.url === '/healthz') {
-        res.writeHead(this.#consuming ? 200 : 503).end(JSON.stringify({ ok: this.#consuming }));
-        return;
-      }
-      this.#registry
-        .metrics()
-        .then((text) => res.setHeader('content-type', this.#registry.contentType).end(text))
-        .catch(() => res.writeHead(500).end());
-    });
-    if (!this.#server.listening) {
-      await new Promise<void>((resolve) =>
-        this.#server?.listen(this.#config.PROJECTOR_METRICS_PORT, this.#config.PROJECTOR_HOST, resolve),
-      );
-    }
-    const address = this.#server.address() as { address: string; port: number };
-    return `http://${address.address}:${address.port}`;
-  }
-
   async run(): Promise<void> {
     const cfg = this.#config;
-    this.#logger.info({ url: await this.listening() }, 'listening');
+    const server = await serveMetrics(this.#registry, {
+      port: cfg.PROJECTOR_METRICS_PORT,
+      host: cfg.PROJECTOR_HOST,
+      health: () => ({ ok: this.#consuming }),
+    });
+    this.#logger.info({ url: server.url }, 'listening');
     const redis = cfg.PROJECTOR_REDIS_CLUSTER_NODES
-      ? registerClusterScripts(
+      ? registerScripts(
           new Cluster(
             cfg.PROJECTOR_REDIS_CLUSTER_NODES.split(',').map((n) => {
               const [host, port] = n.split(':');
@@ -162,7 +145,7 @@ export class CacheProjector implements Service {
       await consumer.disconnect().catch(() => undefined);
       await producer.disconnect().catch(() => undefined);
       redis.disconnect();
-      this.#server?.close();
+      server.close();
       this.#logger.info('stopped');
       this.#logger.flush();
     }
@@ -225,25 +208,30 @@ export class CacheProjector implements Service {
       const chunk = batch.messages.slice(from, from + size);
       const pipeline = writeBatch(redis);
       const planned = chunk.map((message) => this.#plan(table, message, pipeline));
-      const results = planned.some((p) => p.writes > 0) ? ((await pipeline.exec()) ?? []) : [];
+      const results = planned.some((p) => p.writes > 0) ? await pipeline.exec() : [];
       const now = Date.now();
       let r = 0;
       const dead: Planned[] = [];
+      // counted per chunk, not per event: a labelled counter's lookup is not free at 20,000 events/s
+      const outcomes = { applied: 0, unchanged: 0, skipped: 0 };
       for (const p of planned) {
-        const outcomes = results.slice(r, r + p.writes);
+        const written = results.slice(r, r + p.writes);
         r += p.writes;
-        const failed = outcomes.find(([err]) => err);
+        const failed = written.find(([err]) => err);
         if (failed?.[0]) p.error = `redis refused a write: ${failed[0].message}`;
         if (p.error) {
           dead.push(p);
           p.span?.setStatus({ code: SpanStatusCode.ERROR, message: p.error });
         } else if (p.event) {
-          const changed = outcomes.some(([, value]) => value === 1 || value === 'OK');
-          this.#metrics.events.inc({ table, outcome: p.writes === 0 ? 'skipped' : changed ? 'applied' : 'unchanged' });
+          const changed = written.some(([, value]) => value === 1 || value === 'OK');
+          outcomes[p.writes === 0 ? 'skipped' : changed ? 'applied' : 'unchanged'] += 1;
           this.#metrics.commitToRedis.observe(Math.max(0, now - p.event.source.ts_ms) / 1000);
+        } else {
+          outcomes.skipped += 1; // a tombstone: the delete before it did the work
         }
         p.span?.end();
       }
+      for (const [outcome, n] of Object.entries(outcomes)) if (n > 0) this.#metrics.events.inc({ table, outcome }, n);
       if (dead.length > 0) await this.#deadLetter(producer, batch.topic, batch.partition, table, dead);
       const last = chunk[chunk.length - 1];
       // durable: Redis acknowledged every write of the events up to here, and the ones it could not take are in
@@ -256,10 +244,7 @@ export class CacheProjector implements Service {
 
   /** Parses an event and queues its writes on the pipeline; an event that cannot be projected carries its error. */
   #plan(table: string, message: KafkaMessage, pipeline: WriteBatch): Planned {
-    if (message.value === null) {
-      this.#metrics.events.inc({ table, outcome: 'skipped' }); // a tombstone: the delete before it did the work
-      return { message, writes: 0 };
-    }
+    if (message.value === null) return { message, writes: 0 };
     const traceparent = message.headers?.traceparent?.toString();
     const span = traceparent
       ? tracer.startSpan(

@@ -4,6 +4,7 @@ import { keyspace } from '@bgc/cache/keys';
 import { startRedisCluster } from '@bgc/cache/redis-cluster';
 import { presentMembers } from '@bgc/cache/scripts';
 import { openTestContext } from '@bgc/testkit/context';
+import { eventually } from '@bgc/testkit/eventually';
 import { client, signUp } from '../../write-api/test/client.ts';
 import { startWriteApi } from '../../write-api/test/server.ts';
 import { startCdc } from '../../cdc/test/cdc-process.ts';
@@ -22,7 +23,7 @@ describe('cache-projector on a Redis Cluster', () => {
     const redis = new Cluster(cluster.nodes);
     try {
       const ks = keyspace(ctx.redisPrefix);
-      const users = [];
+      const users: Awaited<ReturnType<typeof signUp>>[] = [];
       for (let i = 0; i < 6; i++) users.push(await signUp(api, `C${i}`));
       const room = await api.post<{ id: string }>('/v1/rooms', { name: 'c' }, { token: users[0]?.token });
       for (const u of users.slice(1)) await api.post(`/v1/rooms/${room.body.id}/join`, {}, { token: u.token });
@@ -31,17 +32,13 @@ describe('cache-projector on a Redis Cluster', () => {
         { content: 'on a cluster' },
         { token: users[2]?.token },
       );
-      const deadline = Date.now() + 30_000;
-      let members = new Map<string, string>();
-      let profiles = 0;
-      while (Date.now() < deadline) {
-        members = presentMembers(await redis.hgetall(ks.roomMembers(room.body.id)));
-        profiles = (await Promise.all(users.map((u) => redis.hexists(ks.profile(u.id), 'u')))).filter(Boolean).length;
-        if (members.size === 6 && profiles === 6 && (await redis.zscore(ks.roomRecent(room.body.id), sent.body.id))) {
-          break;
-        }
-        await new Promise((r) => setTimeout(r, 200));
-      }
+      const { members, profiles } = await eventually('the projections on the cluster', async () => {
+        const members = presentMembers(await redis.hgetall(ks.roomMembers(room.body.id)));
+        const held = await Promise.all(users.map((u) => redis.hexists(ks.profile(u.id), 'u')));
+        const profiles = held.filter(Boolean).length;
+        const sentThere = await redis.zscore(ks.roomRecent(room.body.id), sent.body.id);
+        return members.size === 6 && profiles === 6 && sentThere ? { members, profiles } : undefined;
+      });
       expect(members.size).toBe(6);
       expect(profiles).toBe(6);
       expect(await redis.zrange(ks.roomRecent(room.body.id), '0', '-1')).toEqual([sent.body.id]);

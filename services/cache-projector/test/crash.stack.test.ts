@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { keyspace } from '@bgc/cache/keys';
 import { openTestContext } from '@bgc/testkit/context';
+import { eventually } from '@bgc/testkit/eventually';
 import type { ServiceProcess } from '@bgc/testkit/service-process';
 import { client, signUp } from '../../write-api/test/client.ts';
 import type { Api } from '../../write-api/test/client.ts';
@@ -94,15 +95,15 @@ describe('cache-projector: crashes lose nothing', () => {
       steps = (await Promise.all(writers)).reduce((a, b) => a + b, 0);
     }
 
-    // caught up: every partition at its end
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      const text = await (await fetch(`${projector.url}/metrics`)).text();
-      const lags = [...text.matchAll(/^projector_consumer_lag\{[^}]*\} (\d+)/gm)].map((m) => Number(m[1]));
-      if (lags.length >= 6 && lags.every((l) => l === 0)) break;
-      if (Date.now() > deadline) throw new Error(`projector never caught up: ${lags.join(',')}`);
-      await new Promise((r) => setTimeout(r, 300));
-    }
+    await eventually(
+      'the projector to catch up: every partition at its end',
+      async () => {
+        const text = await (await fetch(`${projector.url}/metrics`)).text();
+        const lags = [...text.matchAll(/^projector_consumer_lag\{[^}]*\} (\d+)/gm)].map((m) => Number(m[1]));
+        return lags.length >= 6 && lags.every((l) => l === 0) ? true : undefined;
+      },
+      { intervalMs: 300 },
+    );
 
     const db = await ctx.pg('primary');
     const redis = ctx.redis();

@@ -3,6 +3,7 @@ import { describe, expect, test } from 'vitest';
 import { keyspace } from '@bgc/cache/keys';
 import { presentMembers } from '@bgc/cache/scripts';
 import { openTestContext } from '@bgc/testkit/context';
+import { eventually } from '@bgc/testkit/eventually';
 import type { TestContext } from '@bgc/testkit/context';
 import { client, signUp } from '../../write-api/test/client.ts';
 import { startWriteApi } from '../../write-api/test/server.ts';
@@ -10,17 +11,6 @@ import { cdcNames, startCdc } from '../../cdc/test/cdc-process.ts';
 import { readUntil } from '../../cdc/test/topic-reader.ts';
 import { deadLetterTopic } from '../src/service.ts';
 import { startProjector } from './projector-process.ts';
-
-/** Polls until `check` returns a value (not undefined), or fails with what it last saw. */
-async function until<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 /** Every key of the context and its content, for comparing two states of Redis. */
 async function dump(ctx: TestContext): Promise<Record<string, unknown>> {
@@ -74,25 +64,25 @@ describe('cache-projector: CDC topics into Redis projections', () => {
     expect((await api.post('/v1/follows', { userId: ann.id }, { token: bob.token })).status).toBe(201);
 
     // the projections appear
-    const profile = await until('Ann’s profile document', async () => {
+    const profile = await eventually('Ann’s profile document', async () => {
       const doc = await redis.hgetall(ks.profile(ann.id));
       return doc.u && doc.p ? doc : undefined;
     });
     expect(JSON.parse(profile.u ?? '{}')).toMatchObject({ id: ann.id, name: 'Ann' });
     expect(profile.u).not.toContain('password');
-    await until('room members', async () => {
+    await eventually('room members', async () => {
       const members = presentMembers(await redis.hgetall(ks.roomMembers(room.body.id)));
       return members.get(ann.id) === 'OWNER' && members.get(bob.id) === 'MEMBER' ? members : undefined;
     });
     expect([...presentMembers(await redis.hgetall(ks.rooms(bob.id))).keys()]).toEqual([room.body.id]);
-    const recent = await until('the recent messages', async () => {
+    const recent = await eventually('the recent messages', async () => {
       const ids = await redis.zrevrange(ks.roomRecent(room.body.id), 0, -1);
       return ids.length === 3 ? ids : undefined;
     });
     expect(recent).toEqual([...sent].reverse());
     const body = await redis.hget(ks.roomBodies(room.body.id), sent[1] ?? '');
     expect(JSON.parse(body?.slice(21) ?? '{}')).toMatchObject({ content: 'hello 1', sender_id: bob.id });
-    await until('the friendship on both sides and the follow', async () => {
+    await eventually('the friendship on both sides and the follow', async () => {
       const annFriends = presentMembers(await redis.hgetall(ks.friends(ann.id)));
       const bobFriends = presentMembers(await redis.hgetall(ks.friends(bob.id)));
       const followers = presentMembers(await redis.hgetall(ks.followers(ann.id)));
@@ -104,7 +94,7 @@ describe('cache-projector: CDC topics into Redis projections', () => {
     expect(await projector.stop()).toBe(0);
     await using replay = await startProjector(ctx, {}, `projector-${ctx.id}-replay`);
     const metricsOf = async () => (await fetch(`${replay.url}/metrics`)).text();
-    await until('the replay to read everything', async () => {
+    await eventually('the replay to read everything', async () => {
       const text = await metricsOf();
       const lags = [...text.matchAll(/^projector_consumer_lag\{[^}]*\} (\d+)/gm)].map((m) => Number(m[1]));
       return lags.length > 0 && lags.every((l) => l === 0) && /outcome="unchanged"/.test(text) ? true : undefined;
@@ -120,7 +110,7 @@ describe('cache-projector: CDC topics into Redis projections', () => {
     await producer.disconnect();
     const renamed = await api.patch(`/v1/me`, { name: 'Ann B' }, { token: ann.token });
     expect(renamed.status).toBe(200);
-    await until('the rename after the bad event', async () => {
+    await eventually('the rename after the bad event', async () => {
       const u = await redis.hget(ks.profile(ann.id), 'u');
       return u?.includes('Ann B') ? true : undefined;
     });
@@ -131,7 +121,7 @@ describe('cache-projector: CDC topics into Redis projections', () => {
     expect(await replay.stop()).toBe(0);
 
     // the send's trace reaches the projector's span in Jaeger
-    const names = await until(
+    const names = await eventually(
       'the projector’s span in the trace',
       async () => {
         const res = await fetch(`${ctx.urls.jaegerUrl}/api/traces/${traceId}`);
@@ -147,7 +137,7 @@ describe('cache-projector: CDC topics into Redis projections', () => {
         const seen = t ? t.spans.map((s) => `${t.processes[s.processID]?.serviceName}:${s.operationName}`) : [];
         return seen.includes('cache-projector:cache-projector apply messages') ? seen : undefined;
       },
-      20_000,
+      { timeoutMs: 20_000 },
     );
     expect(names).toContain('cdc:cdc publish messages');
     expect(names.some((n) => n.startsWith('write-api:POST'))).toBe(true);

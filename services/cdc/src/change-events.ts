@@ -38,7 +38,6 @@ export interface TraceSegment {
 
 export interface OpenTransaction {
   xid: number;
-  commitLsn: bigint;
   commitLsnText: string;
   /** the commit LSN in decimal, as `sequence` carries it (computed once per transaction) */
   commitLsnDecimal: string;
@@ -87,21 +86,22 @@ export class ChangeEventBuilder {
   /** The records one pgoutput message becomes, and the transaction it committed, if it was a COMMIT. */
   handle(lsn: string, msg: Pgoutput.Message): { records: OutRecord[]; committed?: CommittedTransaction } {
     switch (msg.tag) {
-      case 'begin':
+      case 'begin': {
+        const commitLsnDecimal = lsnToBigInt(msg.commitLsn ?? '0/0').toString();
         this.#txn = {
           xid: msg.xid,
-          commitLsn: lsnToBigInt(msg.commitLsn ?? '0/0'),
           commitLsnText: msg.commitLsn ?? '0/0',
-          commitLsnDecimal: lsnToBigInt(msg.commitLsn ?? '0/0').toString(),
+          commitLsnDecimal,
           commitTimeMs: Number(BigInt(msg.commitTime as bigint) / 1000n),
           events: 0,
           perTable: new Map(),
           segment: { traceparent: undefined, events: 0, firstTable: undefined },
-          id: `${msg.xid}:${lsnToBigInt(msg.commitLsn ?? '0/0')}`,
+          id: `${msg.xid}:${commitLsnDecimal}`,
           sourceParts: new Map(),
           changes: 0,
         };
         return { records: [] };
+      }
       case 'message':
         if (this.#txn && msg.transactional && msg.prefix === TRACEPARENT_PREFIX) {
           this.#txn.segment = {
@@ -224,10 +224,9 @@ export class ChangeEventBuilder {
   }
 
   #boundary(txn: OpenTransaction, status: 'BEGIN' | 'END'): OutRecord {
-    const id = `${txn.xid}:${txn.commitLsn}`;
     const event: TransactionEvent = {
       status,
-      id,
+      id: txn.id,
       event_count: status === 'END' ? txn.events : null,
       data_collections:
         status === 'END'
@@ -237,7 +236,7 @@ export class ChangeEventBuilder {
     };
     return {
       topic: transactionTopic(this.#opts.topicPrefix),
-      key: JSON.stringify({ id }),
+      key: JSON.stringify({ id: txn.id }),
       value: JSON.stringify(event),
       txn,
       segment: txn.segment,

@@ -4,7 +4,6 @@
  * publisher, and only transactions Kafka has acknowledged (with everything before them) are acknowledged to
  * Postgres. A broken stream is reopened from the slot's confirmed position, never from what this process had read.
  */
-import http from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Kafka, logLevel } from 'kafkajs';
 import { Murmur2Partitioner } from './partitioner.ts';
@@ -15,6 +14,7 @@ import { bigIntToLsn, lsnToBigInt } from '@bgc/events/envelope';
 import type { Service } from '@bgc/runtime/service';
 import { createLogger } from '@bgc/telemetry/logger';
 import { createRegistry } from '@bgc/telemetry/metrics';
+import { serveMetrics } from '@bgc/telemetry/metrics-server';
 import { Channel } from './channel.ts';
 import type { CommittedTransaction } from './change-events.ts';
 import { ChangeEventBuilder } from './change-events.ts';
@@ -50,7 +50,6 @@ export class CdcService implements Service {
   readonly #metrics: CdcMetrics;
   readonly #spans = new TransactionSpans();
   #publisher: OrderedPublisher<CommittedTransaction> | undefined;
-  #server: http.Server | undefined;
   #streaming = false;
   /** commit-end LSN up to which Kafka holds everything; what the slot is acknowledged to */
   durableLsn = '0/0';
@@ -65,32 +64,14 @@ export class CdcService implements Service {
     installTypeParsers();
   }
 
-  /** The address of /metrics and /healthz once run() has started. */
-  async listening(): Promise<string> {
-    this.#server ??= http.createServer((req, res) => {
-      if (req.url === '/healthz') {
-        // healthy while the stream runs: not before the slot and topics exist, not while it reconnects
-        res
-          .writeHead(this.#streaming ? 200 : 503)
-          .end(JSON.stringify({ ok: this.#streaming, durableLsn: this.durableLsn }));
-        return;
-      }
-      this.#registry
-        .metrics()
-        .then((text) => res.setHeader('content-type', this.#registry.contentType).end(text))
-        .catch(() => res.writeHead(500).end());
-    });
-    if (!this.#server.listening) {
-      await new Promise<void>((resolve) =>
-        this.#server?.listen(this.#config.CDC_METRICS_PORT, this.#config.CDC_HOST, resolve),
-      );
-    }
-    const address = this.#server.address() as { address: string; port: number };
-    return `http://${address.address}:${address.port}`;
-  }
-
   async run(): Promise<void> {
-    this.#logger.info({ url: await this.listening() }, 'listening');
+    const server = await serveMetrics(this.#registry, {
+      port: this.#config.CDC_METRICS_PORT,
+      host: this.#config.CDC_HOST,
+      // healthy while the stream runs: not before the slot and topics exist, not while it reconnects
+      health: () => ({ ok: this.#streaming, durableLsn: this.durableLsn }),
+    });
+    this.#logger.info({ url: server.url }, 'listening');
     const kafka = new Kafka({
       clientId: 'bgc-cdc',
       brokers: this.#config.KAFKA_BROKERS,
@@ -119,7 +100,7 @@ export class CdcService implements Service {
       }
     } finally {
       await this.#slotPool.end();
-      this.#server?.close();
+      server.close();
       this.#logger.info({ durableLsn: this.durableLsn }, 'stopped');
       this.#logger.flush();
     }

@@ -3,7 +3,6 @@
  * the migrator role (DDL). A failed pass is logged and counted, and the next one retries: the DEFAULT partitions
  * keep writes safe meanwhile. Metrics on /metrics: passes by outcome, partitions created and dropped.
  */
-import http from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { Counter } from 'prom-client';
@@ -14,6 +13,7 @@ import { maintainPartitions } from '@bgc/db/partitions';
 import type { Service } from '@bgc/runtime/service';
 import { createLogger } from '@bgc/telemetry/logger';
 import { createRegistry } from '@bgc/telemetry/metrics';
+import { serveMetrics } from '@bgc/telemetry/metrics-server';
 
 export const maintainerEnv = {
   DB_MIGRATOR_URL: databaseEnv.DB_MIGRATOR_URL,
@@ -67,17 +67,11 @@ export class PartitionMaintainer implements Service {
   }
 
   async run(): Promise<void> {
-    const server = http.createServer((req, res) => {
-      if (req.url === '/healthz') res.end('{"ok":true}');
-      else
-        void this.#registry.metrics().then((text) => {
-          res.setHeader('content-type', this.#registry.contentType);
-          res.end(text);
-        });
+    const server = await serveMetrics(this.#registry, {
+      port: this.#config.PARTITION_MAINTAINER_METRICS_PORT,
+      host: this.#config.PARTITION_MAINTAINER_HOST,
+      health: () => ({ ok: true }),
     });
-    await new Promise<void>((r) =>
-      server.listen(this.#config.PARTITION_MAINTAINER_METRICS_PORT, this.#config.PARTITION_MAINTAINER_HOST, r),
-    );
     try {
       while (!this.#abort.signal.aborted) {
         await this.pass().catch((err: unknown) => {

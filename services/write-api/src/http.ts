@@ -125,9 +125,10 @@ export function mount(router: Router, registry: OpenAPIRegistry, deps: Deps, rou
     ]),
   });
 
-  const batcher = route.batched
-    ? new StatementBatcher(deps.pool, route.batched.statement, { ...deps.batching, route: route.path })
-    : undefined;
+  const batching = route.batched && {
+    ...route.batched,
+    batcher: new StatementBatcher(deps.pool, route.batched.statement, { ...deps.batching, route: route.path }),
+  };
   router[route.method](route.path, (req: Request, res: Response, next: NextFunction) => {
     // name the server span after the route, not the raw URL (ids would explode the span names)
     trace.getActiveSpan()?.setAttribute('http.route', route.path).updateName(`${req.method} ${route.path}`);
@@ -148,11 +149,11 @@ export function mount(router: Router, registry: OpenAPIRegistry, deps: Deps, rou
         key && route.auth && route.method === 'post'
           ? { userId, key, requestHash: requestHash(req.method, req.originalUrl, rawBody) }
           : undefined;
-      const batched = batcher && route.batched && !idempotency ? route.batched : undefined;
-      const row =
-        batcher && batched
-          ? await batcher.submit(batched.values({ params: params.data, body: body.data, userId }), currentTraceparent())
-          : undefined;
+      const batched = idempotency ? undefined : batching;
+      const row = await batched?.batcher.submit(
+        batched.values({ params: params.data, body: body.data, userId }),
+        currentTraceparent(),
+      );
       const outcome: WriteOutcome =
         row && batched
           ? { ...batched.answer(row), replayed: false, lsn: await deps.positions.afterCommit() }
