@@ -14,9 +14,9 @@ import { Redis } from 'ioredis';
 const run = promisify(execFile);
 
 async function freePort(): Promise<number> {
-  // below Linux's ephemeral range, like the stack's ports, and not in use
+  // below Linux's ephemeral range (32768+), where an outgoing connection could hold it, and below the stack's ports
   for (;;) {
-    const port = 27000 + Math.floor(Math.random() * 4000);
+    const port = 17000 + Math.floor(Math.random() * 5000);
     const free = await new Promise<boolean>((resolve) => {
       const server = net.createServer().once('error', () => resolve(false));
       server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
@@ -41,9 +41,19 @@ export async function startRedisCluster(masters = 3): Promise<TestCluster> {
   try {
     for (let i = 0; i < masters; i++) {
       const port = await freePort();
-      const args = ['--port', String(port), '--bind', '127.0.0.1', '--cluster-enabled', 'yes'];
-      args.push('--cluster-config-file', `nodes-${port}.conf`, '--dir', dir, '--save', '', '--appendonly', 'no');
-      processes.push(spawn('/usr/bin/redis-server', args, { stdio: 'ignore' }));
+      // the cluster bus defaults to port + 10000, inside the ephemeral range: give it a free port of its own
+      const busPort = await freePort();
+      const args = ['--port', String(port), '--cluster-port', String(busPort), '--bind', '127.0.0.1'];
+      args.push('--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--dir', dir);
+      args.push('--save', '', '--appendonly', 'no');
+      const server = spawn('/usr/bin/redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+      let output = '';
+      server.stdout.on('data', (d: Buffer) => (output += d.toString()));
+      server.stderr.on('data', (d: Buffer) => (output += d.toString()));
+      server.once('exit', (code) => {
+        if (code !== null) process.stderr.write(`redis-server :${port} exited with ${code}:\n${output}\n`);
+      });
+      processes.push(server);
       nodes.push({ host: '127.0.0.1', port });
     }
     for (const { port } of nodes) {
