@@ -10,6 +10,7 @@ import { setupDatabase } from '@bgc/db/setup';
 import { StackError } from './errors.ts';
 import { logFileOf } from './proc.ts';
 import { fmt } from './progress.ts';
+import { demo } from './demo.ts';
 import { smoke } from './smoke.ts';
 import { components, down, reset, StackFailed, status, up } from './stack.ts';
 import { LOG_DIR, STATE_DIR } from './settings.ts';
@@ -22,7 +23,8 @@ const usage = `usage: ./bgc stack <command>
   status          each component with its address and health
   logs [name]     the last lines of a component's log (-n N lines, -f to follow); no name lists the logs
   reset           stop and delete all data (downloads and builds stay cached)
-  start           up, the database set-up (roles, migrations, partitions), then the smoke check`;
+  start           up, the database set-up (roles, migrations, partitions), the services, the smoke check, then a
+                  short live demo through the write and read APIs`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -45,10 +47,17 @@ async function main(argv: string[]): Promise<number> {
       const checks = await smoke();
       for (const c of checks) out(`  ${c.ok ? '✔' : '✖'} ${c.name.padEnd(38)} ${fmt(c.ms).padStart(6)}  ${c.detail}`);
       const failed = checks.filter((c) => !c.ok).length;
+      if (failed) {
+        out(`\n${failed} check(s) failed`);
+        return 1;
+      }
       out(
-        failed ? `\n${failed} check(s) failed` : `\nall ${checks.length} checks passed; total ${fmt(Date.now() - t0)}`,
+        `\nall ${checks.length} checks passed\n\ndemo: the app in use, through the write API and back from the read API`,
       );
-      return failed ? 1 : 0;
+      const demoStarted = Date.now();
+      await demo((s) => out(`  ✔ ${s.name.padEnd(32)} ${s.detail}`));
+      out(`\ndemo done in ${fmt(Date.now() - demoStarted)}; total ${fmt(Date.now() - t0)}`);
+      return 0;
     }
     case 'down':
       if ((await down(out)).length === 0) out('nothing was running');

@@ -5,6 +5,7 @@
 import crypto from 'node:crypto';
 import { Kafka, logLevel, Partitioners } from 'kafkajs';
 import pg from 'pg';
+import { generationPrefix, readGenerations } from '@bgc/cache/generation';
 import { keyspace } from '@bgc/cache/keys';
 import { loadInfraConfig } from '@bgc/config/infra';
 import { LOCAL_PORTS } from '@bgc/config/local-stack';
@@ -177,7 +178,9 @@ const checks: Record<string, () => Promise<string>> = {
       const value = await Promise.race([event, timeout]);
       if (!value) throw new Error(`no change event for the message on ${topic} within 15 s: ./bgc stack logs cdc`);
       const op = (JSON.parse(value) as { op?: string }).op;
-      const recent = keyspace().roomRecent(String(room.json.id));
+      const store = redisClient(LOCAL_PORTS.redisStore);
+      const { live } = await readGenerations(store, '').finally(() => store.disconnect());
+      const recent = keyspace(generationPrefix('', live)).roomRecent(String(room.json.id));
       const redis = redisClient(LOCAL_PORTS.redis);
       const projected = await waitUntil(async () => (await redis.zscore(recent, String(sent.json.id))) !== null, {
         timeoutMs: 15_000,
@@ -203,7 +206,9 @@ const checks: Record<string, () => Promise<string>> = {
         return (
           up('prometheus') &&
           up('jaeger') &&
-          ['write-api', 'cdc', 'cache-projector', 'partition-maintainer'].every((service) => up('services', service))
+          ['write-api', 'cdc', 'cache-projector', 'read-api', 'partition-maintainer'].every((service) =>
+            up('services', service),
+          )
         );
       },
       { timeoutMs: 30_000, intervalMs: 500 },

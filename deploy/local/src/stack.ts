@@ -51,6 +51,12 @@ export const services: readonly Component[] = [
     env: { BGC_PROJECTOR_METRICS_PORT: '23200' },
   }),
   new NodeService({
+    name: 'read-api',
+    port: 23300,
+    after: ['replica', 'redis', 'redis-store', 'jaeger'],
+    env: { BGC_READ_API_PORT: '23300' },
+  }),
+  new NodeService({
     name: 'partition-maintainer',
     port: 23090,
     after: ['postgres'],

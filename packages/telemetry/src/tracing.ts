@@ -1,11 +1,14 @@
 /**
  * Starts OpenTelemetry for a service: spans go over OTLP/HTTP to the collector (Jaeger), W3C trace context is
- * propagated, and HTTP, Express and pg are instrumented. Call it before the service imports express or pg (the
- * entry point imports the rest of the service dynamically after this), since instrumentation patches modules as
- * they load.
+ * propagated, and HTTP and pg are instrumented. Call it before the service imports http or pg (the entry point
+ * imports the rest of the service dynamically after this), since instrumentation patches modules as they load.
+ *
+ * Not here, on purpose: Express's instrumentation (services name the server span after the route themselves; it
+ * wrapped every middleware of every request and added no span we use), and OpenTelemetry metrics (Prometheus
+ * scrapes prom-client registries; the SDK's default reader would otherwise record every request again and push it
+ * over OTLP every minute).
  */
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import { ExpressInstrumentation } from '@opentelemetry/instrumentation-express';
 import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
 import { PgInstrumentation } from '@opentelemetry/instrumentation-pg';
 import { NodeSDK } from '@opentelemetry/sdk-node';
@@ -30,6 +33,7 @@ export interface Tracing {
 export function startTracing(opts: TracingOptions): Tracing {
   const sdk = new NodeSDK({
     serviceName: opts.serviceName,
+    metricReaders: [],
     sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(opts.sampleRatio ?? 1) }),
     // batches spans off the request path; shutdown() flushes what is left
     spanProcessors: [
@@ -40,7 +44,6 @@ export function startTracing(opts: TracingOptions): Tracing {
     ],
     instrumentations: [
       new HttpInstrumentation({ ignoreIncomingRequestHook: (req) => req.url === '/metrics' || req.url === '/healthz' }),
-      new ExpressInstrumentation(),
       // a span per query inside a request; none for pool checkouts, none for queries outside a trace
       new PgInstrumentation({ enhancedDatabaseReporting: false, ignoreConnectSpans: true, requireParentSpan: true }),
     ],

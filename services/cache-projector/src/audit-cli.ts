@@ -1,11 +1,13 @@
 /**
  * Operators' consistency check: `node services/cache-projector/src/audit-cli.ts [--sample N | --all]`. Compares the
  * Redis projections with Postgres (`audit.ts`), prints every mismatch, exits 1 when there is any, 0 otherwise.
- * Reads Postgres as BGC_DB_READER_URL (set it to the primary to rule out replica lag) and Redis at BGC_REDIS_URL.
+ * Reads Postgres as BGC_DB_READER_URL (set it to the primary to rule out replica lag) and Redis at BGC_REDIS_URL, in
+ * the live generation (the pointer in BGC_REDIS_STORE_URL: after a rebuild the projections live under a new prefix).
  */
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import pg from 'pg';
+import { generationPrefix, readGenerations } from '@bgc/cache/generation';
 import { keyspace } from '@bgc/cache/keys';
 import { databaseEnv } from '@bgc/config/database';
 import { loadEnvOrExit } from '@bgc/config/env';
@@ -22,9 +24,13 @@ const { values: args } = parseArgs({
 const config = loadEnvOrExit({ ...projectorEnv, DB_READER_URL: databaseEnv.DB_READER_URL });
 const db = new pg.Client({ connectionString: config.DB_READER_URL });
 const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 3 });
+const store = new Redis(config.REDIS_STORE_URL, { maxRetriesPerRequest: 3 });
 try {
   await db.connect();
-  const result = await audit(db, redis, keyspace(config.PROJECTOR_KEY_PREFIX), {
+  const base = config.PROJECTOR_KEY_PREFIX;
+  const { live } = await readGenerations(store, base);
+  process.stdout.write(`auditing generation ${live || '(first, unnamed)'}\n`);
+  const result = await audit(db, redis, keyspace(generationPrefix(base, live)), {
     ...(args.all ? {} : { sample: Number(args.sample) }),
     recentMessages: config.PROJECTOR_RECENT_MESSAGES,
     settleMs: Number(args['settle-ms']),
@@ -46,4 +52,5 @@ try {
 } finally {
   await db.end().catch(() => undefined);
   redis.disconnect();
+  store.disconnect();
 }

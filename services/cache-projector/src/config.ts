@@ -1,5 +1,6 @@
 /** The cache projector's settings: BGC_* variables, validated once at start-up. */
 import { z } from 'zod';
+import type { WriteSettings } from '@bgc/cache/queue-write';
 import { envTypes, loadEnv } from '@bgc/config/env';
 import { infraEnv } from '@bgc/config/infra';
 
@@ -7,6 +8,8 @@ export const projectorEnv = {
   KAFKA_BROKERS: infraEnv.KAFKA_BROKERS,
   /** the cache Redis (evicting): projections live there beside cache-aside entries */
   REDIS_URL: infraEnv.REDIS_URL,
+  /** the store Redis (never evicts): holds the generation pointer, `<prefix>projections:generation` */
+  REDIS_STORE_URL: infraEnv.REDIS_STORE_URL,
   /**
    * A Redis Cluster instead of REDIS_URL: its nodes, `host:port,host:port,…` (any few; the rest are discovered).
    * Empty: the single Redis at REDIS_URL.
@@ -23,7 +26,10 @@ export const projectorEnv = {
     .default('bgc')
     .describe('letters, digits, ., _ or -'),
   PROJECTOR_GROUP: z.string().min(1).default('cache-projector'),
-  /** put before every key (tests; the generations of a rebuild) */
+  /**
+   * put before every key (tests); a rebuild's generations go after it: the live generation's keys are
+   * `<prefix><generation>:{…}` (`@bgc/cache/generation`), or `<prefix>{…}` until the first rebuild
+   */
   PROJECTOR_KEY_PREFIX: z.string().default(''),
   /** messages kept per room and conversation */
   PROJECTOR_RECENT_MESSAGES: envTypes.positiveInt(100),
@@ -31,6 +37,11 @@ export const projectorEnv = {
   PROJECTOR_DOCUMENT_TTL_SECONDS: envTypes.positiveInt(24 * 3600),
   /** how long a deleted document's tombstone refuses late events and fills: longer than any fill takes */
   PROJECTOR_TOMBSTONE_TTL_SECONDS: envTypes.positiveInt(600),
+  /**
+   * publish the keys each chunk changed on `<PROJECTOR_KEY_PREFIX>cache:invalidate` (one PUBLISH per chunk), so
+   * readers drop their in-process copies (`@bgc/cache/invalidation`)
+   */
+  PROJECTOR_INVALIDATIONS: envTypes.boolean(true),
   /** events applied per Redis pipeline (and offsets committed after each) */
   PROJECTOR_PIPELINE_EVENTS: envTypes.positiveInt(500),
   /** a member silent this long leaves the group and its partitions move (after a crash: how long they wait) */
@@ -49,3 +60,10 @@ export type ProjectorConfig = ReturnType<typeof loadProjectorConfig>;
 export function loadProjectorConfig(env: NodeJS.ProcessEnv = process.env) {
   return loadEnv(projectorEnv, env);
 }
+
+/** What the guarded writes take from the settings (the live projector's and a rebuild's alike). */
+export const writeSettings = (cfg: ProjectorConfig): WriteSettings => ({
+  documentTtlMs: cfg.PROJECTOR_DOCUMENT_TTL_SECONDS * 1000,
+  tombstoneTtlMs: cfg.PROJECTOR_TOMBSTONE_TTL_SECONDS * 1000,
+  recentMessages: cfg.PROJECTOR_RECENT_MESSAGES,
+});

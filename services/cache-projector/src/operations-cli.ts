@@ -1,11 +1,15 @@
 /**
- * Operators' commands for the cache projector's Kafka side:
+ * Operators' commands for the cache projector:
  *
  *   node services/cache-projector/src/operations-cli.ts replay --table users --from 2026-11-28T10:00:00Z
  *   node services/cache-projector/src/operations-cli.ts dead-letters            (list them)
  *   node services/cache-projector/src/operations-cli.ts requeue                 (send the new ones back)
+ *   node services/cache-projector/src/operations-cli.ts rebuild [--dry-run | --resume | --abort]
+ *                                                       [--rate EVENTS/S] [--grace-ms MS] [--chunk EVENTS]
  *
  * replay moves the projector's group (BGC_PROJECTOR_GROUP) back on one topic; it refuses while the projector runs.
+ * rebuild fills a new key generation from the topics while the projector runs, then switches readers to it
+ * (`rebuild.ts`). Exit codes: 0 done, 1 failed, 2 refused (the message says why and what to do), 130 interrupted.
  */
 import { parseArgs } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
@@ -13,10 +17,21 @@ import { loadEnvOrExit } from '@bgc/config/env';
 import { tableTopic } from '@bgc/events/topics';
 import { projectorEnv } from './config.ts';
 import { listDeadLetters, OperationRefused, replayFrom, requeueDeadLetters } from './operations.ts';
+import { rebuildCommand } from './rebuild-cli.ts';
 
 const { values: args, positionals } = parseArgs({
   allowPositionals: true,
-  options: { table: { type: 'string' }, from: { type: 'string' }, max: { type: 'string', default: '1000' } },
+  options: {
+    table: { type: 'string' },
+    from: { type: 'string' },
+    max: { type: 'string', default: '1000' },
+    'dry-run': { type: 'boolean' },
+    resume: { type: 'boolean' },
+    abort: { type: 'boolean' },
+    rate: { type: 'string' },
+    'grace-ms': { type: 'string' },
+    chunk: { type: 'string' },
+  },
 });
 const config = loadEnvOrExit(projectorEnv);
 const kafka = new Kafka({ brokers: config.KAFKA_BROKERS, clientId: 'bgc-projector-ops', logLevel: logLevel.WARN });
@@ -53,8 +68,14 @@ try {
       out(`${letters.length} dead letter(s) sent back to their topics`);
       break;
     }
+    case 'rebuild':
+      await rebuildCommand(config, kafka, args);
+      break;
     default:
-      throw new OperationRefused('USAGE', 'commands: replay --table T --from TIME | dead-letters | requeue');
+      throw new OperationRefused(
+        'USAGE',
+        'commands: replay --table T --from TIME | dead-letters | requeue | rebuild [--dry-run|--resume|--abort]',
+      );
   }
 } catch (err) {
   process.stderr.write(

@@ -10,8 +10,10 @@ import { propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from '@ope
 import { Cluster, Redis } from 'ioredis';
 import type { EachBatchPayload, KafkaMessage, Producer } from 'kafkajs';
 import { Kafka, logLevel, Partitioners } from 'kafkajs';
+import { generationPrefix, readGenerations, writtenGenerations } from '@bgc/cache/generation';
 import type { Keyspace } from '@bgc/cache/keys';
 import { keyspace } from '@bgc/cache/keys';
+import { changedKeys, publishInvalidations, recordingKeys } from '@bgc/cache/invalidation';
 import type { ScriptedCluster, ScriptedRedis, WriteBatch } from '@bgc/cache/scripts';
 import { registerScripts, writeBatch } from '@bgc/cache/scripts';
 import type { ChangeEvent } from '@bgc/events/envelope';
@@ -21,10 +23,12 @@ import { createLogger } from '@bgc/telemetry/logger';
 import { createRegistry } from '@bgc/telemetry/metrics';
 import { serveMetrics } from '@bgc/telemetry/metrics-server';
 import type { ProjectorConfig } from './config.ts';
+import { writeSettings } from './config.ts';
 import type { ProjectorMetrics } from './metrics.ts';
 import { createProjectorMetrics } from './metrics.ts';
-import type { Write } from './projections.ts';
-import { PROJECTED_TABLES, projectEvent } from './projections.ts';
+import { PROJECTED_TABLES, projectEvent } from '@bgc/cache/projections';
+import { queueWrite } from '@bgc/cache/queue-write';
+import type { WriteSettings } from '@bgc/cache/queue-write';
 
 const tracer = trace.getTracer('bgc-cache-projector');
 
@@ -61,14 +65,16 @@ export class CacheProjector implements Service {
   readonly #logger;
   readonly #registry = createRegistry('cache-projector');
   readonly #metrics: ProjectorMetrics;
-  readonly #keys: Keyspace;
+  /** the generations written (live, and the one a rebuild is filling) and their keyspaces, as last seen */
+  #written: { generations: string; keys: Keyspace[] } = { generations: '', keys: [] };
+  readonly #writeSettings: WriteSettings;
   #consuming = false;
 
   constructor(config: ProjectorConfig) {
     this.#config = config;
     this.#logger = createLogger({ service: this.name, level: config.LOG_LEVEL });
     this.#metrics = createProjectorMetrics(this.#registry);
-    this.#keys = keyspace(config.PROJECTOR_KEY_PREFIX);
+    this.#writeSettings = writeSettings(config);
   }
 
   async run(): Promise<void> {
@@ -91,6 +97,8 @@ export class CacheProjector implements Service {
         )
       : registerScripts(new Redis(cfg.REDIS_URL, { maxRetriesPerRequest: 3, lazyConnect: true }));
     redis.on('error', (err: Error) => this.#logger.warn({ err: err.message }, 'redis'));
+    const store = new Redis(cfg.REDIS_STORE_URL, { maxRetriesPerRequest: 3, lazyConnect: true });
+    store.on('error', (err: Error) => this.#logger.warn({ err: err.message }, 'redis store'));
     const kafka = new Kafka({
       clientId: 'bgc-cache-projector',
       brokers: cfg.KAFKA_BROKERS,
@@ -111,6 +119,7 @@ export class CacheProjector implements Service {
     });
     try {
       await redis.connect();
+      await store.connect();
       const topics = PROJECTED_TABLES.map((t) => tableTopic(cfg.PROJECTOR_TOPIC_PREFIX, 'public', t));
       await this.#prepareTopics(kafka, topics);
       await producer.connect();
@@ -126,7 +135,7 @@ export class CacheProjector implements Service {
         eachBatchAutoResolve: false,
         partitionsConsumedConcurrently: 3,
         eachBatch: (payload) =>
-          this.#applyBatch(payload, redis, producer).catch((err: unknown) => {
+          this.#applyBatch(payload, redis, store, producer).catch((err: unknown) => {
             // kafkajs reads the batch again from the last resolved offset, with back-off; the guards make it safe
             this.#metrics.errors.inc({ code: (err as { code?: string }).code ?? (err as Error).name });
             this.#logger.warn({ err, topic: payload.batch.topic }, 'batch failed; it will be read again');
@@ -145,6 +154,7 @@ export class CacheProjector implements Service {
       await consumer.disconnect().catch(() => undefined);
       await producer.disconnect().catch(() => undefined);
       redis.disconnect();
+      store.disconnect();
       server.close();
       this.#logger.info('stopped');
       this.#logger.flush();
@@ -197,6 +207,7 @@ export class CacheProjector implements Service {
   async #applyBatch(
     payload: EachBatchPayload,
     redis: ScriptedRedis | ScriptedCluster,
+    store: Redis,
     producer: Producer,
   ): Promise<void> {
     const { batch } = payload;
@@ -206,9 +217,17 @@ export class CacheProjector implements Service {
     for (let from = 0; from < batch.messages.length; from += size) {
       if (!payload.isRunning() || payload.isStale()) return;
       const chunk = batch.messages.slice(from, from + size);
-      const pipeline = writeBatch(redis);
-      const planned = chunk.map((message) => this.#plan(table, message, pipeline));
+      const spaces = await this.#writtenKeyspaces(store);
+      const pipeline = recordingKeys(writeBatch(redis));
+      const planned = chunk.map((message) => this.#plan(table, message, pipeline, spaces));
       const results = planned.some((p) => p.writes > 0) ? await pipeline.exec() : [];
+      if (this.#config.PROJECTOR_INVALIDATIONS) {
+        // after Redis acknowledged the writes; best effort (a retried chunk changes nothing, so it would not resend)
+        const changed = changedKeys(pipeline.queuedKeys, results);
+        await publishInvalidations(redis, this.#config.PROJECTOR_KEY_PREFIX, changed).catch((err: unknown) =>
+          this.#logger.warn({ err, keys: changed.length }, 'invalidations not published; readers’ L1 TTL bounds it'),
+        );
+      }
       const now = Date.now();
       let r = 0;
       const dead: Planned[] = [];
@@ -242,8 +261,24 @@ export class CacheProjector implements Service {
     }
   }
 
+  /**
+   * The keyspaces of the generations to write, from the pointer read now, before each chunk, never from a value
+   * kept: a rebuild takes its high watermarks right after setting `building`, and counts on every event above them
+   * reaching the new generation from here (`@bgc/cache/generation`).
+   */
+  async #writtenKeyspaces(store: Redis): Promise<Keyspace[]> {
+    const generations = writtenGenerations(await readGenerations(store, this.#config.PROJECTOR_KEY_PREFIX));
+    const id = generations.join(' ');
+    if (this.#written.keys.length === 0 || id !== this.#written.generations) {
+      this.#logger.info({ generations }, generations.length > 1 ? 'writing a rebuild’s generation too' : 'writing');
+      const keys = generations.map((g) => keyspace(generationPrefix(this.#config.PROJECTOR_KEY_PREFIX, g)));
+      this.#written = { generations: id, keys };
+    }
+    return this.#written.keys;
+  }
+
   /** Parses an event and queues its writes on the pipeline; an event that cannot be projected carries its error. */
-  #plan(table: string, message: KafkaMessage, pipeline: WriteBatch): Planned {
+  #plan(table: string, message: KafkaMessage, pipeline: WriteBatch, spaces: Keyspace[]): Planned {
     if (message.value === null) return { message, writes: 0 };
     const traceparent = message.headers?.traceparent?.toString();
     const span = traceparent
@@ -255,38 +290,11 @@ export class CacheProjector implements Service {
       : undefined;
     try {
       const event = JSON.parse(message.value.toString()) as ChangeEvent;
-      const writes = projectEvent(table, event, this.#keys);
-      for (const w of writes) this.#queue(pipeline, w);
+      const writes = spaces.flatMap((keys) => projectEvent(table, event, keys));
+      for (const w of writes) queueWrite(pipeline, w, this.#writeSettings);
       return { message, writes: writes.length, event, ...(span ? { span } : {}) };
     } catch (err) {
       return { message, writes: 0, error: err instanceof Error ? err.message : String(err), ...(span ? { span } : {}) };
-    }
-  }
-
-  #queue(pipeline: WriteBatch, w: Write) {
-    const cfg = this.#config;
-    switch (w.op) {
-      case 'putPart': {
-        // ±10% jitter, so documents written together do not expire together
-        const ttlMs = Math.round(cfg.PROJECTOR_DOCUMENT_TTL_SECONDS * 1000 * (0.9 + Math.random() * 0.2));
-        pipeline.putPart(w.key, w.versionField, w.payloadField, w.version, w.json, ttlMs);
-        return;
-      }
-      case 'dropPart':
-        pipeline.hdel(w.key, w.versionField, w.payloadField);
-        return;
-      case 'deleteDocument':
-        pipeline.deleteDocument(w.key, cfg.PROJECTOR_TOMBSTONE_TTL_SECONDS * 1000);
-        return;
-      case 'setMember':
-        pipeline.setMember(w.key, w.member, w.sequence, w.value);
-        return;
-      case 'addMessage':
-        pipeline.addMessage(w.recent, w.bodies, w.id, w.score, w.version, w.json, cfg.PROJECTOR_RECENT_MESSAGES);
-        return;
-      case 'deleteMessage':
-        pipeline.deleteMessage(w.recent, w.bodies, w.id);
-        return;
     }
   }
 

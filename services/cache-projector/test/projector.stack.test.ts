@@ -41,7 +41,8 @@ describe('cache-projector: CDC topics into Redis projections', () => {
     const ks = keyspace(ctx.redisPrefix);
     const redis = ctx.redis();
     await using _cdc = await startCdc(ctx);
-    await using server = await startWriteApi(ctx);
+    // write-through off: the projections below are the projector's own work
+    await using server = await startWriteApi(ctx, { BGC_WRITE_API_WRITE_THROUGH: 'false' });
     await using projector = await startProjector(ctx);
     const api = client(server.url);
 

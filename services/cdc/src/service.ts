@@ -22,7 +22,7 @@ import type { CdcConfig } from './config.ts';
 import type { CdcMetrics } from './metrics.ts';
 import { createCdcMetrics } from './metrics.ts';
 import { OrderedPublisher } from './ordered-publisher.ts';
-import { installTypeParsers } from './pg-values.ts';
+import { installTypeParsers } from '@bgc/events/pg-values';
 import type { SnapshotProgress } from './snapshot.ts';
 import { parseSignal } from './snapshot-signal.ts';
 import { SIGNAL_PREFIX, Snapshotter, SNAPSHOT_MARKER } from './snapshot.ts';

@@ -2,6 +2,7 @@
 import { databaseEnv } from '@bgc/config/database';
 import { envTypes, loadEnv } from '@bgc/config/env';
 import { infraEnv } from '@bgc/config/infra';
+import { z } from 'zod';
 
 export const writeApiEnv = {
   WRITE_API_PORT: envTypes.port(23000),
@@ -19,6 +20,21 @@ export const writeApiEnv = {
   WRITE_API_TOKEN_TTL_HOURS: envTypes.positiveInt(24 * 7),
   /** Request bodies larger than this are refused with 413. */
   WRITE_API_BODY_LIMIT_BYTES: envTypes.positiveInt(64 * 1024),
+  /** Requests slower than this are logged (info); faster successful ones only at debug. */
+  WRITE_API_SLOW_REQUEST_MS: envTypes.positiveInt(250),
+  /** The Redis cache that holds the projections, for write-through (`write-through.ts`). */
+  REDIS_URL: infraEnv.REDIS_URL,
+  /** The Redis store: it holds the pointer to the projections' live generation. */
+  REDIS_STORE_URL: infraEnv.REDIS_STORE_URL,
+  /** After commit, write the user's own profile and memberships to the projections before answering. */
+  WRITE_API_WRITE_THROUGH: envTypes.boolean(true),
+  /** The projections' key prefix: the cache projector's BGC_PROJECTOR_KEY_PREFIX. */
+  WRITE_API_CACHE_KEY_PREFIX: z.string().default(''),
+  /** Gives up on Redis after this long (the projector converges); the answer is never held longer. */
+  WRITE_API_WRITE_THROUGH_TIMEOUT_MS: envTypes.positiveInt(200),
+  /** As the projector's: a document's lifetime (± 10%) and a tombstone's. */
+  WRITE_API_DOCUMENT_TTL_SECONDS: envTypes.positiveInt(24 * 3600),
+  WRITE_API_TOMBSTONE_TTL_SECONDS: envTypes.positiveInt(600),
   OTLP_URL: infraEnv.OTLP_URL,
   TRACE_SAMPLE_RATIO: infraEnv.TRACE_SAMPLE_RATIO,
   LOG_LEVEL: infraEnv.LOG_LEVEL,

@@ -16,6 +16,7 @@ import type { Db } from './db.ts';
 import type { BatchedStatement, BatchOptions } from './statement-batcher.ts';
 import { StatementBatcher } from './statement-batcher.ts';
 import type { WalPositionReader } from './wal-position.ts';
+import type { CacheTarget, WriteThrough } from './write-through.ts';
 
 extendZodWithOpenApi(z);
 
@@ -33,6 +34,8 @@ export interface RouteContext<P, B> {
   userId: string;
   tx: Tx;
   req: Request;
+  /** Writes this row to the Redis projections once the transaction has committed (`write-through.ts`). */
+  writeThrough: (target: CacheTarget) => void;
 }
 
 export interface RouteDef<P extends z.ZodType, B extends z.ZodType> {
@@ -79,6 +82,8 @@ export interface Deps {
   authenticate: (req: Request) => Promise<string>;
   /** Forgets a cached token at once (sign-out). */
   forgetToken: (token: string) => void;
+  /** absent when write-through is off */
+  writeThrough: WriteThrough | undefined;
 }
 
 export const uuid = (name: string) => z.uuid({ error: `${name} must be a UUID` }).openapi({ format: 'uuid' });
@@ -154,12 +159,18 @@ export function mount(router: Router, registry: OpenAPIRegistry, deps: Deps, rou
         batched.values({ params: params.data, body: body.data, userId }),
         currentTraceparent(),
       );
+      const cacheTargets: CacheTarget[] = [];
       const outcome: WriteOutcome =
         row && batched
           ? { ...batched.answer(row), replayed: false, lsn: await deps.positions.afterCommit() }
           : await writeTx(
               deps.prisma,
-              { idempotency, acquireTimeoutMs: deps.acquireTimeoutMs, positions: deps.positions },
+              {
+                idempotency,
+                acquireTimeoutMs: deps.acquireTimeoutMs,
+                positions: deps.positions,
+                needsLsn: () => deps.writeThrough !== undefined && cacheTargets.length > 0,
+              },
               (tx) =>
                 route.handler({
                   params: params.data,
@@ -169,6 +180,7 @@ export function mount(router: Router, registry: OpenAPIRegistry, deps: Deps, rou
                   userId,
                   tx,
                   req,
+                  writeThrough: (target) => cacheTargets.push(target),
                 }),
             ).catch((err: unknown) => {
               if (err instanceof IdempotencyKeyReused) {
@@ -183,6 +195,9 @@ export function mount(router: Router, registry: OpenAPIRegistry, deps: Deps, rou
               }
               throw err;
             });
+      if (deps.writeThrough && outcome.beforeCommitLsn) {
+        await deps.writeThrough.apply(cacheTargets, outcome.beforeCommitLsn);
+      }
       res.setHeader('Commit-LSN', outcome.lsn);
       if (outcome.replayed) res.setHeader('Idempotent-Replayed', 'true');
       if (outcome.status === 204) res.status(204).end();

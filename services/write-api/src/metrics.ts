@@ -35,7 +35,13 @@ export function createMetrics(registry: Registry, pool: pg.Pool) {
     buckets: [1, 2, 4, 8, 16, 32, 64, 128],
     registers: [registry],
   });
-  return { requests, errors, batchSizes };
+  const writeThrough = new Counter({
+    name: 'write_api_write_through_total',
+    help: 'Write-throughs to the Redis projections after commit, by outcome (failed: the projector converges)',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  });
+  return { requests, errors, batchSizes, writeThrough };
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;

@@ -31,7 +31,12 @@ export interface Idempotency {
   requestHash: string;
 }
 
-export type WriteOutcome = Answer & { lsn: string; replayed: boolean };
+export type WriteOutcome = Answer & {
+  lsn: string;
+  replayed: boolean;
+  /** a WAL position inside the committed transaction, when asked for (`needsLsn`); see write-through.ts */
+  beforeCommitLsn?: string;
+};
 
 export class IdempotencyKeyReused extends Error {}
 
@@ -50,15 +55,24 @@ export function currentTraceparent(): string | undefined {
 
 export async function writeTx(
   prisma: Db,
-  opts: { idempotency?: Idempotency | undefined; acquireTimeoutMs: number; positions: WalPositionReader },
+  opts: {
+    idempotency?: Idempotency | undefined;
+    acquireTimeoutMs: number;
+    positions: WalPositionReader;
+    /** asked after `work`: whether the caller needs `beforeCommitLsn` */
+    needsLsn?: () => boolean;
+  },
   work: (tx: Tx) => Promise<Answer>,
 ): Promise<WriteOutcome> {
   const idem = opts.idempotency;
   const result = await prisma.$transaction(
-    async (tx): Promise<Answer & { replayed: boolean }> => {
+    async (tx): Promise<Answer & { replayed: boolean; beforeCommitLsn?: string }> => {
       const traceparent = currentTraceparent();
+      let beforeCommitLsn: string | undefined;
       if (traceparent) {
-        await tx.$queryRaw`SELECT pg_logical_emit_message(true, 'otel.traceparent', ${traceparent})::text`;
+        const [emitted] = await tx.$queryRaw<{ lsn: string }[]>`
+          SELECT pg_logical_emit_message(true, 'otel.traceparent', ${traceparent})::text AS lsn`;
+        beforeCommitLsn = emitted?.lsn;
       }
       if (idem) {
         const claimed = await tx.$queryRaw<unknown[]>`
@@ -75,13 +89,17 @@ export async function writeTx(
         }
       }
       const answer = await work(tx);
+      if (!beforeCommitLsn && opts.needsLsn?.()) {
+        const [position] = await tx.$queryRaw<{ lsn: string }[]>`SELECT pg_current_wal_insert_lsn()::text AS lsn`;
+        beforeCommitLsn = position?.lsn;
+      }
       if (idem) {
         await tx.idempotencyKey.update({
           where: { userId_key: { userId: idem.userId, key: idem.key } },
           data: { statusCode: answer.status, response: answer.body as Prisma.InputJsonValue },
         });
       }
-      return { ...answer, replayed: false };
+      return { ...answer, replayed: false, ...(beforeCommitLsn ? { beforeCommitLsn } : {}) };
     },
     { maxWait: opts.acquireTimeoutMs, timeout: 10_000 },
   );

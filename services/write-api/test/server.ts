@@ -21,6 +21,10 @@ export function startWriteApi(ctx: TestContext, env: Record<string, string> = {}
       BGC_WRITE_API_PORT: '0',
       BGC_OTLP_URL: ctx.urls.otlpUrl,
       BGC_LOG_LEVEL: 'info',
+      // write-through into this context's keys (removed on dispose), where its projector writes too
+      BGC_REDIS_URL: ctx.urls.redisUrl,
+      BGC_REDIS_STORE_URL: ctx.urls.redisStoreUrl,
+      BGC_WRITE_API_CACHE_KEY_PREFIX: ctx.redisPrefix,
       ...env,
     },
     ready: (line) => line.includes('"url":"'),

@@ -33,6 +33,8 @@ export const accountRoutes: AnyRoute[] = [
         data: { email: body.email, name: body.name, passwordHash: await hashPassword(body.password) },
       });
       await tx.profile.create({ data: { userId: user.id } });
+      ctx.writeThrough({ table: 'users', id: user.id });
+      ctx.writeThrough({ table: 'profiles', userId: user.id });
       return { status: 201, body: { user: presentUser(user), ...(await issueToken(ctx, user.id)) } };
     },
   }),
@@ -74,8 +76,9 @@ export const accountRoutes: AnyRoute[] = [
     auth: true,
     body: z.strictObject({ name: name.optional(), image: image.nullable().optional() }),
     responses: { 200: 'updated' },
-    handler: async ({ body, userId, tx }) => {
+    handler: async ({ body, userId, tx, writeThrough }) => {
       const user = await tx.user.update({ where: { id: userId }, data: body });
+      writeThrough({ table: 'users', id: userId });
       return { status: 200, body: presentUser(user) };
     },
   }),
@@ -93,9 +96,10 @@ export const accountRoutes: AnyRoute[] = [
       // `roles` is not yours to edit: it grants rights (forum administration)
     }),
     responses: { 200: 'updated' },
-    handler: async ({ body, userId, tx }) => {
+    handler: async ({ body, userId, tx, writeThrough }) => {
       const data = { ...body, ...(body.interests ? { interests: [...new Set(body.interests)] } : {}) };
       const profile = await tx.profile.upsert({ where: { userId }, update: data, create: { userId, ...data } });
+      writeThrough({ table: 'profiles', userId });
       return { status: 200, body: presentProfile(profile) };
     },
   }),

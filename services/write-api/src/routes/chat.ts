@@ -47,9 +47,10 @@ export const chatRoutes: AnyRoute[] = [
       isPrivate: z.boolean().default(false),
     }),
     responses: { 201: 'created' },
-    handler: async ({ body, userId, tx }) => {
+    handler: async ({ body, userId, tx, writeThrough }) => {
       const room = await tx.chatRoom.create({ data: { ...body, createdBy: userId } });
       await tx.roomMember.create({ data: { roomId: room.id, userId, role: 'OWNER' } });
+      writeThrough({ table: 'room_members', roomId: room.id, userId });
       return { status: 201, body: presentRoom(room) };
     },
   }),
@@ -60,7 +61,7 @@ export const chatRoutes: AnyRoute[] = [
     auth: true,
     params: roomParams,
     responses: { 200: 'member', 403: 'PRIVATE_ROOM', 404: 'no such room' },
-    handler: async ({ params, userId, tx }) => {
+    handler: async ({ params, userId, tx, writeThrough }) => {
       const room = await tx.chatRoom.findUnique({ where: { id: params.roomId } });
       if (!room) throw notFound('room', 'roomId');
       if (room.isPrivate) throw forbidden('PRIVATE_ROOM', 'a private room is joined by invitation');
@@ -69,6 +70,7 @@ export const chatRoutes: AnyRoute[] = [
         update: {},
         create: { roomId: room.id, userId },
       });
+      writeThrough({ table: 'room_members', roomId: room.id, userId });
       return { status: 200, body: { roomId: member.roomId, userId: member.userId, role: member.role } };
     },
   }),
@@ -79,9 +81,10 @@ export const chatRoutes: AnyRoute[] = [
     auth: true,
     params: roomParams,
     responses: { 204: 'left', 404: 'not a member' },
-    handler: async ({ params, userId, tx }) => {
+    handler: async ({ params, userId, tx, writeThrough }) => {
       const { count } = await tx.roomMember.deleteMany({ where: { roomId: params.roomId, userId } });
       if (count === 0) throw notFound('your membership of this room', 'roomId');
+      writeThrough({ table: 'room_members', roomId: params.roomId, userId });
       return { status: 204, body: null };
     },
   }),
@@ -138,7 +141,7 @@ export const chatRoutes: AnyRoute[] = [
       participantIds: z.array(uuid('participantIds[]')).min(1).max(50),
     }),
     responses: { 201: 'created', 403: 'BLOCKED', 404: 'a participant does not exist' },
-    handler: async ({ body, userId, tx }) => {
+    handler: async ({ body, userId, tx, writeThrough }) => {
       const others = [...new Set(body.participantIds)].filter((id) => id !== userId);
       if (others.length === 0) {
         throw new ApiError(400, 'NO_PARTICIPANTS', 'name at least one other user', { field: 'participantIds' });
@@ -151,6 +154,9 @@ export const chatRoutes: AnyRoute[] = [
       await tx.conversationParticipant.createMany({
         data: [userId, ...others].map((id) => ({ conversationId: conversation.id, userId: id })),
       });
+      for (const id of [userId, ...others]) {
+        writeThrough({ table: 'conversation_participants', conversationId: conversation.id, userId: id });
+      }
       return { status: 201, body: { id: conversation.id, participantIds: [userId, ...others] } };
     },
   }),

@@ -12,8 +12,8 @@
  */
 import type { ChangeEvent, Row } from '@bgc/events/envelope';
 import { UNAVAILABLE } from '@bgc/events/envelope';
-import type { Keyspace } from '@bgc/cache/keys';
-import { rowVersion, sequenceVersion } from '@bgc/cache/versions';
+import type { Keyspace } from './keys.ts';
+import { rowVersion, sequenceVersion } from './versions.ts';
 
 export type Write =
   | { op: 'putPart'; key: string; versionField: string; payloadField: string; version: string; json: string }

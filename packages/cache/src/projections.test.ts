@@ -1,8 +1,8 @@
 import { describe, expect, test } from 'vitest';
 import type { ChangeEvent, Row } from '@bgc/events/envelope';
 import { UNAVAILABLE } from '@bgc/events/envelope';
-import { keyspace } from '@bgc/cache/keys';
-import { rowVersion, sequenceVersion } from '@bgc/cache/versions';
+import { keyspace } from './keys.ts';
+import { rowVersion, sequenceVersion } from './versions.ts';
 import { projectEvent, UnprojectableEvent } from './projections.ts';
 
 const keys = keyspace('p:');

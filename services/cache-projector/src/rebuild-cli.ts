@@ -1,0 +1,166 @@
+/**
+ * `operations-cli.ts rebuild [--dry-run | --resume | --abort] [--rate N] [--grace-ms N] [--chunk N]`: the rebuild
+ * (`rebuild.ts`) with a progress bar on stderr (offsets covered, events/s, ETA), its steps on stderr, and a summary
+ * on stdout. Ctrl-C stops it cleanly (what was applied is committed); `--resume` continues.
+ */
+import cliProgress from 'cli-progress';
+import { Cluster, Redis } from 'ioredis';
+import type { Kafka } from 'kafkajs';
+import { GenerationError } from '@bgc/cache/generation';
+import { registerScripts } from '@bgc/cache/scripts';
+import type { ProjectorConfig } from './config.ts';
+import { OperationRefused } from './operations.ts';
+import type { RebuildMode, RebuildReporter } from './rebuild.ts';
+import { rebuild, RebuildInterrupted } from './rebuild.ts';
+
+export interface RebuildFlags {
+  'dry-run'?: boolean;
+  resume?: boolean;
+  abort?: boolean;
+  rate?: string;
+  'grace-ms'?: string;
+  chunk?: string;
+}
+
+const count = (flag: string, raw: string | undefined, fallback: number) => {
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n) || n < 0) throw new OperationRefused('USAGE', `--${flag} takes a whole number ≥ 0`);
+  return n;
+};
+
+function connectCache(cfg: ProjectorConfig) {
+  if (!cfg.PROJECTOR_REDIS_CLUSTER_NODES) {
+    return registerScripts(new Redis(cfg.REDIS_URL, { maxRetriesPerRequest: 3, lazyConnect: true }));
+  }
+  const nodes = cfg.PROJECTOR_REDIS_CLUSTER_NODES.split(',').map((n) => {
+    const [host, port] = n.split(':');
+    return { host: host ?? '', port: Number(port) };
+  });
+  return registerScripts(
+    new Cluster(nodes, { enableAutoPipelining: true, lazyConnect: true, redisOptions: { maxRetriesPerRequest: 3 } }),
+  );
+}
+
+/** The progress bar (drawn in place on a terminal, a line every 2 s in a log) and the steps, on stderr. */
+function terminalReporter(): RebuildReporter & { stop(): void } {
+  let bar: cliProgress.SingleBar | undefined;
+  const stop = () => {
+    bar?.stop();
+    bar = undefined;
+  };
+  return {
+    step(message, fields) {
+      stop();
+      process.stderr.write(`rebuild: ${message}${fields ? ` ${JSON.stringify(fields)}` : ''}\n`);
+    },
+    progress({ generation, covered, total, counts, seconds }) {
+      const payload = { events: counts.events, rate: seconds > 0 ? Math.round(counts.events / seconds) : 0 };
+      if (!bar) {
+        bar = new cliProgress.SingleBar(
+          {
+            stream: process.stderr,
+            format: `${generation} {bar} {percentage}% | {value}/{total} offsets | {events} events | {rate} events/s | ETA {eta_formatted}`,
+            fps: 4,
+            noTTYOutput: true,
+            notTTYSchedule: 2000,
+            etaBuffer: 50,
+          },
+          cliProgress.Presets.shades_classic,
+        );
+        bar.start(total, covered, payload);
+      } else {
+        bar.update(covered, payload);
+      }
+    },
+    stop,
+  };
+}
+
+export async function rebuildCommand(config: ProjectorConfig, kafka: Kafka, flags: RebuildFlags): Promise<void> {
+  const chosen = (['dry-run', 'resume', 'abort'] as const).filter((f) => flags[f]);
+  if (chosen.length > 1) {
+    throw new OperationRefused(
+      'USAGE',
+      `rebuild takes one of --dry-run, --resume, --abort, not ${chosen.join(' and ')}`,
+    );
+  }
+  const mode: RebuildMode = chosen[0] === 'dry-run' ? 'dry-run' : (chosen[0] ?? 'start');
+  const options = {
+    rate: count('rate', flags.rate, 0),
+    graceMs: count('grace-ms', flags['grace-ms'], 5000),
+    chunkEvents: Math.max(1, count('chunk', flags.chunk, 2000)),
+  };
+  const out = (line: string) => process.stdout.write(`${line}\n`);
+  const cache = connectCache(config);
+  const store = new Redis(config.REDIS_STORE_URL, { maxRetriesPerRequest: 3, lazyConnect: true });
+  const controller = new AbortController();
+  // the first Ctrl-C stops after the chunk in hand (committed); a second one ends the process at once
+  const interrupt = () => {
+    if (controller.signal.aborted) process.exit(130);
+    process.stderr.write('\nrebuild: stopping after the chunk in hand (Ctrl-C again to quit at once)\n');
+    controller.abort();
+  };
+  process.on('SIGINT', interrupt);
+  process.on('SIGTERM', interrupt);
+  const reporter = terminalReporter();
+  try {
+    await cache.connect().catch((err: unknown) => {
+      throw new Error(
+        `cannot reach the cache Redis (BGC_REDIS_URL / BGC_PROJECTOR_REDIS_CLUSTER_NODES): ${String(err)}`,
+      );
+    });
+    await store.connect().catch((err: unknown) => {
+      throw new Error(
+        `cannot reach the store Redis holding the generation pointer (BGC_REDIS_STORE_URL): ${String(err)}`,
+      );
+    });
+    const r = await rebuild({ kafka, cache, store, config, mode, ...options, signal: controller.signal, reporter });
+    reporter.stop();
+    const c = r.counts;
+    const replayed = `${c.events} events (${c.writes} writes) in ${r.replaySeconds.toFixed(1)} s, ${
+      r.replaySeconds > 0 ? Math.round(c.events / r.replaySeconds) : 0
+    } events/s`;
+    if (mode === 'dry-run') {
+      out(`dry run: nothing written; read ${replayed}`);
+      out(
+        `would build generation ${r.built} from ${c.events} events (${r.total} offsets) into ${c.writes} guarded writes, ` +
+          `switch readers from generation "${r.previous}" to ${r.built}, and delete ${r.deletedKeys} keys`,
+      );
+    } else if (r.built) {
+      out(
+        `generation ${r.built} is live (was "${r.previous}"): replayed ${replayed}` +
+          `${r.resumedAt > 0 ? ` (resumed at ${r.resumedAt} of ${r.total} offsets)` : ''}; ` +
+          `${r.deletedKeys} keys of the old generation deleted; ${r.seconds.toFixed(1)} s in all`,
+      );
+    } else {
+      out(`generation "${r.live}" is live; ${r.deletedKeys} keys of retired generations deleted`);
+    }
+    if (c.unprojectable + c.refused > 0) {
+      out(
+        `${c.unprojectable} event(s) could not be projected and ${c.refused} write(s) were refused (the live projector ` +
+          `dead-letters the same events: \`operations-cli.ts dead-letters\`); first: ${c.firstErrors.join('; ')}`,
+      );
+    }
+  } catch (err) {
+    reporter.stop();
+    if (err instanceof GenerationError) throw new OperationRefused(err.code, err.message);
+    if (controller.signal.aborted && !(err instanceof OperationRefused)) {
+      process.stderr.write(
+        `INTERRUPTED: ${
+          err instanceof RebuildInterrupted && /--resume/.test(err.message)
+            ? err.message
+            : 'interrupted: `rebuild --resume` finishes what was left (a build, or deleting a retired generation)'
+        }\n`,
+      );
+      process.exitCode = 130;
+      return;
+    }
+    throw err;
+  } finally {
+    process.off('SIGINT', interrupt);
+    process.off('SIGTERM', interrupt);
+    cache.disconnect();
+    store.disconnect();
+  }
+}

@@ -1,0 +1,49 @@
+/** Forum category front pages: threads by last activity, by keyset. */
+import { z } from 'zod';
+import { forumCategory } from '@bgc/queries/page';
+import type { ThreadRow } from '@bgc/queries/queries';
+import { estimates, run } from '@bgc/queries/queries';
+import { notFound } from '../errors.ts';
+import type { AnyRoute } from '../http.ts';
+import { pageQuery, route, uuid } from '../http.ts';
+import { checkCursor, estimated, firstPage, iso, pageBody } from '../pages.ts';
+import { categoryExists } from '../sql.ts';
+
+const presentThread = (t: ThreadRow) => ({
+  id: t.id,
+  title: t.title,
+  author: { id: t.author_id, name: t.author_name },
+  postCount: t.post_count,
+  lastPostAt: t.cursor_t,
+  createdAt: iso(t.created_at),
+});
+
+export const forumRoutes: AnyRoute[] = [
+  route({
+    method: 'get',
+    path: '/v1/forum/categories/:categoryId/threads',
+    summary: 'Threads of a forum category, most recently active first, by keyset',
+    params: z.strictObject({ categoryId: uuid('categoryId') }),
+    query: z.strictObject(pageQuery),
+    responses: { 200: 'a page of threads', 404: 'no such category' },
+    handler: async ({ params, query, read, services }) => {
+      checkCursor(query.cursor, 'time');
+      const { categoryId } = params;
+      const page = query.cursor
+        ? await forumCategory(await read.db(), categoryId, { cursor: query.cursor, limit: query.limit })
+        : await firstPage(services, read, {
+            keyspace: 'forum',
+            key: services.aside.forumFirstPage(categoryId),
+            enabled: services.flags.get('cache.forum') === 'cache-aside',
+            limit: query.limit,
+            pageOf: (db, limit) => forumCategory(db, categoryId, { limit }),
+          });
+      if (page.items.length === 0 && !query.cursor) {
+        const [row] = await run(await read.db(), categoryExists, [categoryId]);
+        if (!row?.exists) throw notFound('category', 'categoryId');
+      }
+      const total = await estimated(services, read, estimates.categoryThreads, [categoryId] as [string]);
+      return { body: pageBody(page, presentThread, total) };
+    },
+  }),
+];

@@ -1,0 +1,118 @@
+/** Profiles and the lists of a user: friends, followers, following. */
+import { z } from 'zod';
+import type { Page } from '@bgc/queries/cursor';
+import { decodeCursor, FIRST_DESC, toPage } from '@bgc/queries/cursor';
+import { friends } from '@bgc/queries/page';
+import type { FriendRow, Queryable } from '@bgc/queries/queries';
+import { run } from '@bgc/queries/queries';
+import { notFound } from '../errors.ts';
+import type { AnyRoute } from '../http.ts';
+import { pageQuery, route, uuid } from '../http.ts';
+import { checkCursor, firstPage, pageBody } from '../pages.ts';
+import type { ProfileDocument } from '../profiles.ts';
+import type { ReadContext } from '../read-context.ts';
+import type { Services } from '../services.ts';
+import type { CountsRow } from '../sql.ts';
+import { followersPage, followingPage } from '../sql.ts';
+
+const userParams = z.strictObject({ userId: uuid('userId') });
+
+function presentProfile(doc: ProfileDocument, counts: CountsRow, self: boolean) {
+  const u = doc.user;
+  const p = doc.profile ?? {};
+  return {
+    id: u.id,
+    name: u.name,
+    ...(self ? { email: u.email } : {}),
+    image: p.image ?? u.image ?? null,
+    bio: p.bio ?? null,
+    locationCity: p.location_city ?? null,
+    locationState: p.location_state ?? null,
+    interests: p.interests ?? [],
+    createdAt: u.created_at,
+    lastActiveAt: u.last_active_at ?? null,
+    counts,
+    versions: { user: Number(u.version), profile: p.version === undefined ? null : Number(p.version) },
+  };
+}
+
+/** The user's document, or a 404 when there is none, it is deactivated, or the user blocks the viewer. */
+async function visibleProfile(services: Services, read: ReadContext, userId: string) {
+  const [found, blocked] = await Promise.all([
+    services.profiles.get(read, userId, services.flags.get('cache.profile')),
+    services.visibility.blocksViewer(read, userId),
+  ]);
+  const { doc, from } = found;
+  if (!doc || doc.user.is_active === false || blocked) throw notFound('user', 'userId');
+  return { doc, from };
+}
+
+type Kind = 'friends' | 'followers' | 'following';
+
+const pageOf: Record<
+  Kind,
+  (db: Queryable, userId: string, cursor: string | null, limit: number) => Promise<Page<FriendRow>>
+> = {
+  friends: (db, userId, cursor, limit) => friends(db, userId, { cursor, limit }),
+  followers: async (db, userId, cursor, limit) => {
+    const c = cursor ? decodeCursor(cursor, 'time') : FIRST_DESC;
+    const rows = await run(db, followersPage, [userId, c.t, c.id, limit + 1]);
+    return toPage(rows, limit, (r) => ({ t: r.cursor_t, id: r.id }));
+  },
+  following: async (db, userId, cursor, limit) => {
+    const c = cursor ? decodeCursor(cursor, 'time') : FIRST_DESC;
+    const rows = await run(db, followingPage, [userId, c.t, c.id, limit + 1]);
+    return toPage(rows, limit, (r) => ({ t: r.cursor_t, id: r.id }));
+  },
+};
+
+const presentPerson = (r: FriendRow) => ({ id: r.id, name: r.name, image: r.image, since: r.cursor_t });
+
+const relationRoute = (kind: Kind) =>
+  route({
+    method: 'get',
+    path: `/v1/users/:userId/${kind}`,
+    summary: `A user's ${kind}, newest first, by keyset (cursor)`,
+    params: userParams,
+    query: z.strictObject(pageQuery),
+    responses: { 200: 'a page: items, hasNext, next, totalEstimate', 404: 'no such user (or it blocks you)' },
+    handler: async ({ params, query, read, services }) => {
+      checkCursor(query.cursor, 'time');
+      await visibleProfile(services, read, params.userId);
+      const list = pageOf[kind];
+      const [page, counts] = await Promise.all([
+        query.cursor
+          ? read.db().then((db) => list(db, params.userId, query.cursor ?? null, query.limit))
+          : firstPage(services, read, {
+              keyspace: kind,
+              key: services.aside.relations(kind, params.userId),
+              enabled: services.flags.get('cache.relations') === 'cache-aside',
+              limit: query.limit,
+              pageOf: (db, limit) => list(db, params.userId, null, limit),
+            }),
+        services.visibility.counts(read, params.userId),
+      ]);
+      return { body: pageBody(page, presentPerson, counts[kind]) };
+    },
+  });
+
+export const userRoutes: AnyRoute[] = [
+  route({
+    method: 'get',
+    path: '/v1/users/:userId',
+    summary: 'A profile: the user, the profile and the counts of friends, followers and following',
+    params: userParams,
+    responses: { 200: 'the profile', 404: 'no such user (or it blocks you)' },
+    handler: async ({ params, read, services }) => {
+      const [found, counts] = await Promise.all([
+        visibleProfile(services, read, params.userId),
+        services.visibility.counts(read, params.userId),
+      ]);
+      read.cache = found.from;
+      return { body: presentProfile(found.doc, counts, params.userId === read.viewerId) };
+    },
+  }),
+  relationRoute('friends'),
+  relationRoute('followers'),
+  relationRoute('following'),
+];

@@ -1,0 +1,35 @@
+/** What the route handlers use, built once by the service (`service.ts`) and handed to every request. */
+import type { CacheAside } from '@bgc/cache/cache-aside';
+import type { Keyspace } from '@bgc/cache/keys';
+import type { ScriptedRedis } from '@bgc/cache/scripts';
+import type { Redis } from 'ioredis';
+import type { AsideKeys } from './cache-keys.ts';
+import type { Routing } from './db.ts';
+import type { Flags } from './flags.ts';
+import type { CacheOutcome, Metrics } from './metrics.ts';
+import type { ProfileStore } from './profiles.ts';
+import type { Visibility } from './visibility.ts';
+
+export interface Services {
+  /** the user of a bearer token (`Authorization` header), or a 401 */
+  authenticate(authorization: string | undefined): Promise<string>;
+  routing: Routing;
+  flags: Flags;
+  /** the projector's keys */
+  keys: Keyspace;
+  /** the read API's own cache-aside keys */
+  aside: AsideKeys;
+  /** the cache Redis (projections, cache-aside) */
+  redis: ScriptedRedis;
+  /** the store Redis (presence) */
+  store: Redis;
+  profiles: ProfileStore;
+  visibility: Visibility;
+  /** cache-aside for first pages (no L1: forum and search pages have no invalidations, only their TTL) */
+  pages: CacheAside;
+  /** cache-aside for total estimates (minutes: they are estimates) */
+  estimates: CacheAside;
+  metrics: Metrics;
+  lookup(keyspace: string, outcome: CacheOutcome): void;
+  settings: { presenceTtlMs: number };
+}

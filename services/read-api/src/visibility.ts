@@ -1,0 +1,87 @@
+/**
+ * Who may see what: a user who blocks the viewer is invisible to them (404, as if absent), only members read a
+ * room and only participants a conversation (403). Blocks and counts are cache-aside entries (with the L1), dropped
+ * when the projector reports a change of the user's blocks or relations. Memberships come from the projector's
+ * membership hashes; anything but "present" there is asked of the database (a join the projector has not applied
+ * yet, an evicted hash), so a projection can delay a refusal by its lag but never refuse a member.
+ */
+import type { CacheAside } from '@bgc/cache/cache-aside';
+import type { Keyspace } from '@bgc/cache/keys';
+import type { Redis } from 'ioredis';
+import { run } from '@bgc/queries/queries';
+import type { AsideKeys } from './cache-keys.ts';
+import { forbidden, notFound } from './errors.ts';
+import type { ReadContext } from './read-context.ts';
+import type { CountsRow } from './sql.ts';
+import { blockedBy, conversationMembership, relationCounts, roomMembership } from './sql.ts';
+
+/** `<sequence, 30 digits>|<value>` present, `<sequence>-` removed (`@bgc/cache/scripts`, SET_MEMBER). */
+const isPresent = (stored: string | null) => stored !== null && stored.charAt(30) === '|';
+
+export class Visibility {
+  readonly #redis: Redis;
+  readonly #keys: Keyspace;
+  readonly #aside: AsideKeys;
+  readonly #cache: CacheAside;
+  readonly #onBypass: (keyspace: string) => void;
+
+  constructor(opts: {
+    redis: Redis;
+    keys: Keyspace;
+    aside: AsideKeys;
+    cache: CacheAside;
+    onBypass: (keyspace: string) => void;
+  }) {
+    this.#redis = opts.redis;
+    this.#keys = opts.keys;
+    this.#aside = opts.aside;
+    this.#cache = opts.cache;
+    this.#onBypass = opts.onBypass;
+  }
+
+  /** Whether `userId` blocks the viewer. */
+  async blocksViewer(ctx: ReadContext, userId: string): Promise<boolean> {
+    if (userId === ctx.viewerId) return false;
+    const load = async () => (await run(await ctx.db(), blockedBy, [userId])).map((r) => r.id);
+    if (ctx.fresh) {
+      this.#onBypass('blocks');
+      return (await load()).includes(ctx.viewerId);
+    }
+    const { value } = await this.#cache.get('blocks', this.#aside.blocks(userId), async () => ({
+      value: await load(),
+    }));
+    return value?.includes(ctx.viewerId) ?? false;
+  }
+
+  async counts(ctx: ReadContext, userId: string): Promise<CountsRow> {
+    const load = async () => {
+      const [row] = await run(await ctx.db(), relationCounts, [userId]);
+      return row ?? { friends: 0, followers: 0, following: 0 };
+    };
+    if (ctx.fresh) {
+      this.#onBypass('counts');
+      return load();
+    }
+    const { value } = await this.#cache.get('counts', this.#aside.counts(userId), async () => ({
+      value: await load(),
+    }));
+    return value ?? { friends: 0, followers: 0, following: 0 };
+  }
+
+  async assertRoomMember(ctx: ReadContext, roomId: string): Promise<void> {
+    if (!ctx.fresh && isPresent(await this.#redis.hget(this.#keys.roomMembers(roomId), ctx.viewerId))) return;
+    const [row] = await run(await ctx.db(), roomMembership, [roomId, ctx.viewerId]);
+    if (row?.member) return;
+    if (!row?.exists) throw notFound('room', 'roomId');
+    throw forbidden('NOT_A_MEMBER', 'only members of the room may read it; join it first');
+  }
+
+  async assertParticipant(ctx: ReadContext, conversationId: string): Promise<void> {
+    const key = this.#keys.conversationMembers(conversationId);
+    if (!ctx.fresh && isPresent(await this.#redis.hget(key, ctx.viewerId))) return;
+    const [row] = await run(await ctx.db(), conversationMembership, [conversationId, ctx.viewerId]);
+    if (row?.member) return;
+    if (!row?.exists) throw notFound('conversation', 'conversationId');
+    throw forbidden('NOT_A_PARTICIPANT', 'only participants of the conversation may read it');
+  }
+}

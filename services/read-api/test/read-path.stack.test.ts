@@ -1,0 +1,106 @@
+import { describe, expect, test } from 'vitest';
+import { keyspace } from '@bgc/cache/keys';
+import { openTestContext } from '@bgc/testkit/context';
+import { eventually } from '@bgc/testkit/eventually';
+import { client, signUp } from '../../write-api/test/client.ts';
+import { metric, startPipeline, startReadApi } from './processes.ts';
+
+interface Profile {
+  id: string;
+  name: string;
+  email?: string;
+  bio: string | null;
+  counts: { friends: number; followers: number; following: number };
+}
+interface Message {
+  id: string;
+  content: string;
+  createdAt: string;
+  sender: { id: string; name: string };
+}
+interface Page<T> {
+  items: T[];
+  hasNext: boolean;
+  next: string | null;
+  totalEstimate: number | null;
+}
+
+describe('read-api: writes through the write API are read back from Redis', () => {
+  test('a profile and a room’s newest messages come from the projections; later pages from the replica', async () => {
+    await using ctx = await openTestContext('rapi-read-path', { migrated: true });
+    await using pipeline = await startPipeline(ctx);
+    await using reader = await startReadApi(ctx);
+    const api = client(pipeline.writeApi.url);
+    const read = client(reader.url);
+    const ks = keyspace(ctx.redisPrefix);
+    const redis = ctx.redis();
+
+    const ann = await signUp(api, 'Ann');
+    const bob = await signUp(api, 'Bob');
+    expect((await api.patch('/v1/me/profile', { bio: 'plays chess' }, { token: ann.token })).status).toBe(200);
+    expect((await api.post('/v1/follows', { userId: ann.id }, { token: bob.token })).status).toBe(201);
+
+    // the projector writes Ann's document; the read API answers from it (a Redis hit, not a fill)
+    await eventually('Ann’s projected document', async () => {
+      const doc = await redis.hgetall(ks.profile(ann.id));
+      return doc.p?.includes('plays chess') ? doc : undefined;
+    });
+    const profile = await read.get<Profile>(`/v1/users/${ann.id}`, { token: bob.token });
+    expect(profile.status).toBe(200);
+    expect(profile.headers.get('cache')).toBe('hit');
+    expect(profile.body).toMatchObject({ id: ann.id, name: 'Ann', bio: 'plays chess', counts: { followers: 1 } });
+    expect(profile.body.email).toBeUndefined(); // only for oneself
+    expect(await metric(reader.url, 'cache_lookups_total', 'keyspace="profile",outcome="hit"')).toBe(1);
+    expect(await metric(reader.url, 'cache_lookups_total', 'keyspace="profile",outcome="miss"')).toBeNaN();
+    // the second read is served in process
+    await eventually('Ann’s profile in L1', async () => {
+      const again = await read.get<Profile>(`/v1/users/${ann.id}`, { token: bob.token });
+      return again.headers.get('cache') === 'l1' ? true : undefined;
+    });
+    const own = await read.get<Profile>(`/v1/users/${ann.id}`, { token: ann.token });
+    expect(own.body.email).toBe(ann.email);
+
+    // a room with 5 messages: a page of 3 comes from the recent list, the rest from the replica
+    const room = await api.post<{ id: string }>('/v1/rooms', { name: 'lobby' }, { token: ann.token });
+    expect((await api.post(`/v1/rooms/${room.body.id}/join`, {}, { token: bob.token })).status).toBe(200);
+    const sent: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const who = i % 2 === 0 ? ann : bob;
+      const r = await api.post<{ id: string }>(
+        `/v1/rooms/${room.body.id}/messages`,
+        { content: `hello ${i}` },
+        { token: who.token },
+      );
+      sent.push(r.body.id);
+    }
+    await eventually('the recent list', async () =>
+      (await redis.zcard(ks.roomRecent(room.body.id))) === 5 ? true : undefined,
+    );
+    const first = await read.get<Page<Message>>(`/v1/rooms/${room.body.id}/messages?limit=3`, { token: bob.token });
+    expect(first.status).toBe(200);
+    expect(first.headers.get('cache')).toBe('hit');
+    expect(first.body.items.map((m) => m.id)).toEqual(sent.slice(2).reverse());
+    expect(first.body.items[0]).toMatchObject({ content: 'hello 4', sender: { id: ann.id, name: 'Ann' } });
+    expect(first.body.hasNext).toBe(true);
+    const second = await read.get<Page<Message>>(
+      `/v1/rooms/${room.body.id}/messages?limit=3&cursor=${first.body.next}`,
+      { token: bob.token },
+    );
+    expect(second.headers.get('read-from')).toBe('replica');
+    expect(second.body.items.map((m) => m.id)).toEqual(sent.slice(0, 2).reverse());
+    expect(second.body).toMatchObject({ hasNext: false, next: null });
+    // the same page from the database is the same page
+    const fromDb = await read.get<Page<Message>>(`/v1/rooms/${room.body.id}/messages?limit=3`, {
+      token: bob.token,
+      headers: { 'commit-lsn': '0/0' },
+    });
+    expect(fromDb.headers.get('cache')).toBe('bypass');
+    expect(fromDb.body.items).toEqual(first.body.items);
+    expect(fromDb.body.next).toBe(first.body.next);
+    // more than the list holds: the database answers
+    const all = await read.get<Page<Message>>(`/v1/rooms/${room.body.id}/messages?limit=10`, { token: bob.token });
+    expect(all.headers.get('cache')).toBe('miss');
+    expect(all.body.items.map((m) => m.id)).toEqual([...sent].reverse());
+    expect(await metric(reader.url, 'cache_lookups_total', 'keyspace="room_history",outcome="hit"')).toBe(1);
+  });
+});
