@@ -16,7 +16,14 @@ import type { Services } from './services.ts';
 
 export const allRoutes = [...userRoutes, ...chatRoutes, ...forumRoutes, ...searchRoutes, ...presenceRoutes];
 
-export function createApp(deps: { services: Services; registry: Registry; metrics: Metrics; logger: Logger }) {
+export function createApp(deps: {
+  services: Services;
+  registry: Registry;
+  metrics: Metrics;
+  logger: Logger;
+  /** successful requests faster than this are logged at debug only */
+  slowRequestMs: number;
+}) {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -29,12 +36,16 @@ export function createApp(deps: { services: Services; registry: Registry; metric
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       deps.metrics.requests.observe({ method: req.method, route, status: res.statusCode }, seconds);
       if (route === '/metrics' || route === '/healthz') return;
-      deps.logger.info(
+      // every request is in the metrics (and its trace); the log keeps refusals, failures and slow answers
+      const ms = Math.round(seconds * 1000);
+      const level = res.statusCode >= 400 || ms >= deps.slowRequestMs ? 'info' : 'debug';
+      if (!deps.logger.isLevelEnabled(level)) return;
+      deps.logger[level](
         {
           method: req.method,
           route,
           status: res.statusCode,
-          ms: Math.round(seconds * 1000),
+          ms,
           cache: res.getHeader('cache'),
           db: res.getHeader('read-from'),
         },

@@ -10,6 +10,8 @@ const { reader } = LOCAL_DB_ROLES;
 export const readApiEnv = {
   READ_API_PORT: envTypes.port(23300),
   READ_API_HOST: envTypes.oneOf(['127.0.0.1', '0.0.0.0', '::'], '127.0.0.1'),
+  /** Requests slower than this are logged (info); faster successful ones only at debug. */
+  READ_API_SLOW_REQUEST_MS: envTypes.positiveInt(100),
   /** Reads that tolerate lag: the streaming replica, as the reader role. */
   DB_READER_URL: databaseEnv.DB_READER_URL,
   /**
@@ -45,6 +47,11 @@ export const readApiEnv = {
   READ_API_DOCUMENT_TTL_SECONDS: envTypes.positiveInt(24 * 3600),
   /** Cache-aside entries (first pages of lists, forum pages, search results): time to live. */
   READ_API_LIST_TTL_MS: envTypes.positiveInt(30_000),
+  /**
+   * A user's counts and blocks: every change to them is announced by the projector (and dropped here at once), so
+   * they may live long; the TTL only bounds what a lost announcement could leave.
+   */
+  READ_API_DERIVED_TTL_MS: envTypes.positiveInt(600_000),
   /** A user counts as online this long after a heartbeat. */
   READ_API_PRESENCE_TTL_MS: envTypes.positiveInt(60_000),
   /** The JSON flag file (flagd's format); reloaded when it changes. Empty: every flag at its default. */

@@ -42,6 +42,9 @@ export function route<P extends z.ZodType = z.ZodObject, Q extends z.ZodType = z
   return def;
 }
 
+/** A route without query parameters refuses any (built once: a zod schema is costly to build per request). */
+const NO_QUERY = z.strictObject({});
+
 export const uuid = (name: string) =>
   z
     .uuid({ error: `${name} must be a UUID` })
@@ -124,7 +127,7 @@ export function mount(router: Router, registry: OpenAPIRegistry, services: Servi
     void (async () => {
       const params = route.params ? route.params.safeParse(req.params) : { success: true as const, data: {} };
       if (!params.success) throw invalid(params.error, 'params');
-      const query = (route.query ?? z.strictObject({})).safeParse(req.query);
+      const query = (route.query ?? NO_QUERY).safeParse(req.query);
       if (!query.success) throw invalid(query.error, 'query');
       const minLsn = commitLsn(req);
       const viewerId = await services.authenticate(req.get('authorization'));

@@ -78,7 +78,7 @@ export class ReadApi implements Service {
       metrics.cacheLookups.inc({ keyspace, outcome });
     const onError = (keyspace: string, err: unknown) =>
       logger.warn({ keyspace, err: err instanceof Error ? err.message : String(err) }, 'cache-aside: redis failed');
-    const hot = new CacheAside(redis, { ttlMs: cfg.READ_API_LIST_TTL_MS, l1, onLookup: lookup, onError });
+    const hot = new CacheAside(redis, { ttlMs: cfg.READ_API_DERIVED_TTL_MS, l1, onLookup: lookup, onError });
     const pages = new CacheAside(redis, { ttlMs: cfg.READ_API_LIST_TTL_MS, onLookup: lookup, onError });
     const estimates = new CacheAside(redis, { ttlMs: ESTIMATE_TTL_MS, onLookup: lookup, onError });
     // the projections of the live generation (a rebuild switches it: `@bgc/cache/generation`); read per call, so
@@ -156,7 +156,10 @@ export class ReadApi implements Service {
         lookup,
         settings: { presenceTtlMs: cfg.READ_API_PRESENCE_TTL_MS },
       };
-      server.on('request', createApp({ services, registry, metrics, logger }));
+      server.on(
+        'request',
+        createApp({ services, registry, metrics, logger, slowRequestMs: cfg.READ_API_SLOW_REQUEST_MS }),
+      );
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
         server.listen(cfg.READ_API_PORT, cfg.READ_API_HOST, () => resolve());

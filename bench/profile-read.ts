@@ -1,0 +1,301 @@
+/**
+ * Profile reads through the read API, as clients would make them: an open-loop load at a fixed rate (vegeta, Go:
+ * requests leave on schedule whatever the answers' latency, so a slow answer cannot hide the ones queued behind it),
+ * profiles drawn Zipf(s) over every user of a generated database (the hottest users read most, a long tail read
+ * rarely). A read API of its own reads that database's replica and a key prefix of its own in the cache Redis.
+ * Beside it, in the same run: Redis's own ceiling for the same read (redis-benchmark HGETALL of a profile document).
+ *
+ *   node bench/profile-read.ts [--db bench_full] [--rates 1000,2000,3000,5000] [--duration 30] [--warmup 30] [--zipf 1.0]
+ *                              [--maxmemory 1gb] [--sample-ratio 0.01]
+ *
+ * Steady state, as in production: the profile documents of the users the run will read are first written to Redis
+ * the way the cache projector keeps them (`projectEvent` + the guarded scripts, from the rows); the read API's own
+ * entries (counts, blocks) and its L1 fill during the warm-up. Then each rate is measured in turn.
+ * Needs the stack (./bgc start), a generated database (node bench/generate.ts --db bench_full --scale full), and
+ * vegeta (built once with Go from the module proxy into ~/.cache/bgc-replica/gobin if missing).
+ * The cache Redis's maxmemory is set to --maxmemory for the run (the hot set of 1M profiles needs more than the
+ * default 256mb to reach a 95% hit ratio) and put back afterwards.
+ */
+import { execFileSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { databaseEnv, withDatabase } from '@bgc/config/database';
+import { loadEnv } from '@bgc/config/env';
+import { infraEnv } from '@bgc/config/infra';
+import { keyspace } from '@bgc/cache/keys';
+import { projectEvent } from '@bgc/cache/projections';
+import { queueWrite } from '@bgc/cache/queue-write';
+import { registerScripts, writeBatch } from '@bgc/cache/scripts';
+import type { ChangeEvent, Row } from '@bgc/events/envelope';
+import { changeEventTypes } from '@bgc/events/pg-values';
+import { startServiceProcess } from '@bgc/testkit/service-process';
+import { runProgram, table } from './src/stats.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    db: { type: 'string', default: 'bench_full' },
+    rates: { type: 'string', default: '1000,2000,3000,5000' },
+    duration: { type: 'string', default: '30' },
+    warmup: { type: 'string', default: '30' },
+    'warmup-rate': { type: 'string', default: '400' },
+    zipf: { type: 'string', default: '1.0' },
+    maxmemory: { type: 'string', default: '1gb' },
+    'sample-ratio': { type: 'string', default: '0.01' },
+    targets: { type: 'string', default: '400000' },
+  },
+});
+const log = (s: string) => process.stderr.write(`${s}\n`);
+const infra = loadEnv(infraEnv);
+const roles = loadEnv(databaseEnv);
+const PORT = 23390;
+const KEY_PREFIX = 'bench:profiles:';
+/** The same role and database on the primary (the read API's fallback past the replica's lag). */
+const onPrimary = (url: string) => {
+  const u = new URL(url);
+  u.port = new URL(infra.PG_URL).port;
+  return u.toString();
+};
+const VEGETA_MODULE = 'github.com/tsenart/vegeta/v12@v12.12.0';
+
+function vegeta(): string {
+  const bin = path.join(os.homedir(), '.cache/bgc-replica/gobin/vegeta');
+  if (fs.existsSync(bin)) return bin;
+  log(`building vegeta (${VEGETA_MODULE}) into ${path.dirname(bin)}`);
+  execFileSync('go', ['install', VEGETA_MODULE], {
+    stdio: 'inherit',
+    env: { ...process.env, GOBIN: path.dirname(bin) },
+  });
+  return bin;
+}
+
+/** n draws of ranks 0..size-1 with P(rank k) ∝ 1/(k+1)^s, by inverting the cumulative weights. */
+function zipfRanks(size: number, s: number, n: number): Uint32Array {
+  const cdf = new Float64Array(size);
+  let total = 0;
+  for (let k = 0; k < size; k++) cdf[k] = total += 1 / Math.pow(k + 1, s);
+  const out = new Uint32Array(n);
+  for (let i = 0; i < n; i++) {
+    const u = Math.random() * total;
+    let lo = 0;
+    let hi = size - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if ((cdf[mid] ?? 0) < u) lo = mid + 1;
+      else hi = mid;
+    }
+    out[i] = lo;
+  }
+  return out;
+}
+
+/** Writes the documents of these users as the projector would from their rows' change events. */
+async function prefill(db: pg.Client, redis: Redis, users: string[]) {
+  const client = registerScripts(redis);
+  const keys = keyspace(KEY_PREFIX);
+  const settings = { documentTtlMs: 24 * 3600_000, tombstoneTtlMs: 600_000, recentMessages: 100 };
+  await db.query(`SET TimeZone = 'UTC'`);
+  for (let i = 0; i < users.length; i += 2000) {
+    const batch = writeBatch(client);
+    const ids = users.slice(i, i + 2000);
+    for (const [table, column] of [
+      ['users', 'id'],
+      ['profiles', 'user_id'],
+    ] as const) {
+      const { rows } = await db.query<Row>({
+        text: `SELECT * FROM ${table} WHERE ${column} = ANY($1::uuid[])`,
+        values: [ids],
+        types: changeEventTypes,
+      });
+      for (const row of rows) {
+        delete row.password_hash;
+        const event = {
+          op: 'r',
+          before: null,
+          after: row,
+          source: { sequence: '["0","0"]' },
+        } as unknown as ChangeEvent;
+        for (const w of projectEvent(table, event, keys)) queueWrite(batch, w, settings);
+      }
+    }
+    for (const [err] of await batch.exec()) if (err) throw err;
+  }
+}
+
+/** Lookups of the read API by keyspace and outcome, from its /metrics. */
+async function lookups(): Promise<Map<string, number>> {
+  const text = await (await fetch(`http://127.0.0.1:${PORT}/metrics`)).text();
+  const out = new Map<string, number>();
+  for (const m of text.matchAll(/^cache_lookups_total\{([^}]*)\} (\S+)$/gm)) {
+    const keyspace = /keyspace="([^"]+)"/.exec(m[1] ?? '')?.[1];
+    const outcome = /outcome="([^"]+)"/.exec(m[1] ?? '')?.[1];
+    out.set(`${keyspace}/${outcome}`, Number(m[2]));
+  }
+  return out;
+}
+
+function hitRatio(before: Map<string, number>, after: Map<string, number>, keyspace: string) {
+  const d = (o: string) => (after.get(`${keyspace}/${o}`) ?? 0) - (before.get(`${keyspace}/${o}`) ?? 0);
+  const hits = d('l1_hit') + d('hit') + d('negative_hit');
+  const total = hits + d('miss');
+  return { hits, total, l1: d('l1_hit'), redis: d('hit'), miss: d('miss') };
+}
+
+/** CPU seconds (user + system) a process has used, from /proc (clock ticks of 1/100 s). */
+function cpuSeconds(pid: number): number {
+  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+interface Report {
+  latencies: { '50th': number; '90th': number; '95th': number; '99th': number; max: number; mean: number };
+  requests: number;
+  rate: number;
+  throughput: number;
+  success: number;
+  status_codes: Record<string, number>;
+}
+
+async function attack(bin: string, targets: string, rate: number, seconds: number): Promise<Report> {
+  const out = path.join(os.tmpdir(), `bgc-profile-read-${crypto.randomUUID()}.bin`);
+  await runProgram(
+    bin,
+    ['attack', '-format=json', `-targets=${targets}`, `-rate=${rate}/s`, `-duration=${seconds}s`, '-timeout=5s'].concat(
+      ['-max-connections=256', `-output=${out}`],
+    ),
+    process.env,
+  );
+  const json = await runProgram(bin, ['report', '-type=json', out], process.env);
+  fs.rmSync(out, { force: true });
+  return JSON.parse(json) as Report;
+}
+
+// the database: every user id, and a token for the reader
+const admin = new pg.Client({ connectionString: withDatabase(infra.PG_URL, args.db) });
+await admin.connect();
+log(`reading user ids of ${args.db}`);
+const ids = (await admin.query<{ id: string }>('SELECT id::text FROM users')).rows.map((r) => r.id);
+const token = crypto.randomBytes(32).toString('base64url');
+await admin.query(
+  `INSERT INTO auth_tokens (token_hash, user_id, expires_at) VALUES ($1, $2, now() + interval '1 day')`,
+  [crypto.createHash('sha256').update(token).digest(), ids[0]],
+);
+// hot users are not the first ids: ranks map to a random permutation of the users
+for (let i = ids.length - 1; i > 0; i--) {
+  const j = Math.floor(Math.random() * (i + 1));
+  [ids[i], ids[j]] = [ids[j] ?? '', ids[i] ?? ''];
+}
+const draws = zipfRanks(ids.length, Number(args.zipf), Number(args.targets));
+const targets = path.join(os.tmpdir(), 'bgc-profile-read-targets.jsonl');
+const header = { Authorization: [`Bearer ${token}`] };
+fs.writeFileSync(
+  targets,
+  Array.from(draws, (r) =>
+    JSON.stringify({ method: 'GET', url: `http://127.0.0.1:${PORT}/v1/users/${ids[r]}`, header }),
+  ).join('\n'),
+);
+const distinct = new Set(draws).size;
+log(`${draws.length} Zipf(${args.zipf}) draws over ${ids.length} users: ${distinct} distinct`);
+
+const redis = new Redis(infra.REDIS_URL);
+const [, previousMaxmemory] = (await redis.config('GET', 'maxmemory')) as [string, string];
+await redis.config('SET', 'maxmemory', args.maxmemory);
+const readUsers = [...new Set(Array.from(draws, (r) => ids[r] ?? ''))];
+log(`writing the ${readUsers.length} profile documents the run reads, as the projector keeps them`);
+const filled = Date.now();
+await prefill(admin, redis, readUsers);
+await admin.end();
+log(`  done in ${((Date.now() - filled) / 1000).toFixed(1)} s`);
+const bin = vegeta();
+const api = await startServiceProcess({
+  name: 'read-api',
+  entry: path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../services/read-api/src/main.ts'),
+  env: {
+    BGC_DB_READER_URL: withDatabase(roles.DB_READER_URL, args.db),
+    BGC_DB_READER_PRIMARY_URL: onPrimary(withDatabase(roles.DB_READER_URL, args.db)),
+    BGC_READ_API_PORT: String(PORT),
+    BGC_READ_API_KEY_PREFIX: KEY_PREFIX,
+    BGC_TRACE_SAMPLE_RATIO: args['sample-ratio'],
+    BGC_LOG_LEVEL: 'info',
+  },
+  ready: (line) => line.includes('"url":"'),
+  timeoutMs: 30_000,
+}).catch((err: unknown) => {
+  throw new Error(`the read API did not start: ${(err as Error).message}`);
+});
+try {
+  const rates = args.rates.split(',').map(Number);
+  // gently: a cold read API fills counts and blocks from the database (leases, fills), which costs more than a read
+  log(`warm-up: ${args['warmup-rate']}/s for ${args.warmup} s`);
+  const warm = await attack(bin, targets, Number(args['warmup-rate']), Number(args.warmup));
+  const rows: { label: string; report: Report; profile: ReturnType<typeof hitRatio>; cpu: number }[] = [];
+  let before = await lookups();
+  for (const rate of rates) {
+    const cpu0 = cpuSeconds(api.pid);
+    log(`measuring: ${rate}/s for ${args.duration} s`);
+    const report = await attack(bin, targets, rate, Number(args.duration));
+    const cpu = cpuSeconds(api.pid) - cpu0;
+    const after = await lookups();
+    rows.push({ label: String(rate), report, profile: hitRatio(before, after, 'profile'), cpu });
+    before = after;
+  }
+  const ceilingKey = (await redis.keys(`${KEY_PREFIX}*:profile`).then((k) => k[0])) ?? '';
+  log('ceiling: redis-benchmark HGETALL of a profile document, 50 clients');
+  const bench = await runProgram(
+    'redis-benchmark',
+    ['-p', new URL(infra.REDIS_URL).port, '-n', '200000', '-c', '50', '-q', 'HGETALL', ceilingKey],
+    process.env,
+  );
+  const ceiling = /([\d.]+) requests per second/.exec(bench)?.[1] ?? bench.trim();
+  const msOf = (ns: number) => (ns / 1e6).toFixed(2);
+  const pct = (x: number, of: number) => `${((100 * x) / Math.max(1, of)).toFixed(1)}%`;
+  process.stdout.write(`
+method: vegeta open loop at fixed rates (GET /v1/users/:id, bearer token, keep-alive, ≤ 256 connections), ids
+Zipf(${args.zipf}) over the ${ids.length} users of ${args.db} (${draws.length} draws, ${distinct} distinct, in a random
+order of users); their profile documents first written to Redis as the projector keeps them; warm-up ${args.warmup} s
+at ${args['warmup-rate']}/s, then ${args.duration} s per rate; one read API process (trace sampling ${args['sample-ratio']}), cache
+Redis maxmemory ${args.maxmemory}; latency from vegeta (client side, from each request's scheduled start); hits from
+the read API's cache_lookups_total{keyspace="profile"} per phase; CPU of the read API process from /proc; everything
+on this ${os.cpus().length}-core machine.
+
+${table(
+  [
+    'offered/s',
+    'achieved/s',
+    'p50 ms',
+    'p90 ms',
+    'p99 ms',
+    'max ms',
+    'success',
+    'profile hits (L1 / Redis)',
+    'read API CPU',
+  ],
+  [{ label: `warm-up ${args['warmup-rate']}`, report: warm, profile: undefined, cpu: NaN }, ...rows].map((r) => [
+    r.label,
+    r.report.throughput.toFixed(0),
+    msOf(r.report.latencies['50th']),
+    msOf(r.report.latencies['90th']),
+    msOf(r.report.latencies['99th']),
+    msOf(r.report.latencies.max),
+    `${(r.report.success * 100).toFixed(2)}%`,
+    r.profile
+      ? `${pct(r.profile.hits, r.profile.total)} (${pct(r.profile.l1, r.profile.total)} / ${pct(r.profile.redis, r.profile.total)})`
+      : '—',
+    Number.isNaN(r.cpu) ? '—' : `${((r.cpu / Number(args.duration)) * 100).toFixed(0)}% of a core`,
+  ]),
+)}
+
+status codes: ${rows.map((r) => `${r.label}/s ${JSON.stringify(r.report.status_codes)}`).join('; ')} (404: an inactive user, as
+the API answers; 0: no answer within 5 s)
+ceiling: redis-benchmark HGETALL of a profile document, 50 clients, same run: ${ceiling} requests/s
+`);
+} finally {
+  await api[Symbol.asyncDispose]();
+  await redis.config('SET', 'maxmemory', previousMaxmemory);
+  redis.disconnect();
+}
