@@ -8,6 +8,7 @@ import pg from 'pg';
 import { databaseEnv } from '@bgc/config/database';
 import { envTypes, loadEnv } from '@bgc/config/env';
 import { bootstrapRoles } from '@bgc/db/bootstrap';
+import { sweepAbandonedTestDatabases } from './abandoned.ts';
 import type { StackEndpoints } from './stack-provider.ts';
 import { stackProviderFromEnv } from './stack-provider.ts';
 
@@ -30,7 +31,12 @@ export default async function setup(project: TestProject) {
   // the least-privilege roles are cluster-wide: created once per run, before any file migrates its database
   const admin = new pg.Client({ connectionString: endpoints.pgUrl });
   await admin.connect();
-  await bootstrapRoles(admin, loadEnv(databaseEnv)).finally(() => admin.end());
+  try {
+    await bootstrapRoles(admin, loadEnv(databaseEnv));
+    await sweepAbandonedTestDatabases(admin, { minAgeMs: 3 * 3600_000, log });
+  } finally {
+    await admin.end();
+  }
   return async () => {
     if (startedByUs && !KEEP_STACK) await provider.stop(log);
   };
