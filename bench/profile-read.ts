@@ -16,7 +16,6 @@
  * The cache Redis's maxmemory is set to --maxmemory for the run (the hot set of 1M profiles needs more than the
  * default 256mb to reach a 95% hit ratio) and put back afterwards.
  */
-import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -36,6 +35,8 @@ import type { ChangeEvent, Row } from '@bgc/events/envelope';
 import { changeEventTypes } from '@bgc/events/pg-values';
 import { startServiceProcess } from '@bgc/testkit/service-process';
 import { runProgram, table } from './src/stats.ts';
+import type { VegetaReport } from './src/vegeta.ts';
+import { attack, vegetaBinary, writeTargets } from './src/vegeta.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -61,19 +62,6 @@ const onPrimary = (url: string) => {
   u.port = new URL(infra.PG_URL).port;
   return u.toString();
 };
-const VEGETA_MODULE = 'github.com/tsenart/vegeta/v12@v12.12.0';
-
-function vegeta(): string {
-  const bin = path.join(os.homedir(), '.cache/bgc-replica/gobin/vegeta');
-  if (fs.existsSync(bin)) return bin;
-  log(`building vegeta (${VEGETA_MODULE}) into ${path.dirname(bin)}`);
-  execFileSync('go', ['install', VEGETA_MODULE], {
-    stdio: 'inherit',
-    env: { ...process.env, GOBIN: path.dirname(bin) },
-  });
-  return bin;
-}
-
 /** n draws of ranks 0..size-1 with P(rank k) ∝ 1/(k+1)^s, by inverting the cumulative weights. */
 function zipfRanks(size: number, s: number, n: number): Uint32Array {
   const cdf = new Float64Array(size);
@@ -152,29 +140,6 @@ function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
-interface Report {
-  latencies: { '50th': number; '90th': number; '95th': number; '99th': number; max: number; mean: number };
-  requests: number;
-  rate: number;
-  throughput: number;
-  success: number;
-  status_codes: Record<string, number>;
-}
-
-async function attack(bin: string, targets: string, rate: number, seconds: number): Promise<Report> {
-  const out = path.join(os.tmpdir(), `bgc-profile-read-${crypto.randomUUID()}.bin`);
-  await runProgram(
-    bin,
-    ['attack', '-format=json', `-targets=${targets}`, `-rate=${rate}/s`, `-duration=${seconds}s`, '-timeout=5s'].concat(
-      ['-max-connections=256', `-output=${out}`],
-    ),
-    process.env,
-  );
-  const json = await runProgram(bin, ['report', '-type=json', out], process.env);
-  fs.rmSync(out, { force: true });
-  return JSON.parse(json) as Report;
-}
-
 // the database: every user id, and a token for the reader
 const admin = new pg.Client({ connectionString: withDatabase(infra.PG_URL, args.db) });
 await admin.connect();
@@ -193,11 +158,9 @@ for (let i = ids.length - 1; i > 0; i--) {
 const draws = zipfRanks(ids.length, Number(args.zipf), Number(args.targets));
 const targets = path.join(os.tmpdir(), 'bgc-profile-read-targets.jsonl');
 const header = { Authorization: [`Bearer ${token}`] };
-fs.writeFileSync(
+writeTargets(
   targets,
-  Array.from(draws, (r) =>
-    JSON.stringify({ method: 'GET', url: `http://127.0.0.1:${PORT}/v1/users/${ids[r]}`, header }),
-  ).join('\n'),
+  Array.from(draws, (r) => ({ method: 'GET', url: `http://127.0.0.1:${PORT}/v1/users/${ids[r]}`, header })),
 );
 const distinct = new Set(draws).size;
 log(`${draws.length} Zipf(${args.zipf}) draws over ${ids.length} users: ${distinct} distinct`);
@@ -211,7 +174,7 @@ const filled = Date.now();
 await prefill(admin, redis, readUsers);
 await admin.end();
 log(`  done in ${((Date.now() - filled) / 1000).toFixed(1)} s`);
-const bin = vegeta();
+const bin = vegetaBinary(log);
 const api = await startServiceProcess({
   name: 'read-api',
   entry: path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../services/read-api/src/main.ts'),
@@ -233,7 +196,7 @@ try {
   // gently: a cold read API fills counts and blocks from the database (leases, fills), which costs more than a read
   log(`warm-up: ${args['warmup-rate']}/s for ${args.warmup} s`);
   const warm = await attack(bin, targets, Number(args['warmup-rate']), Number(args.warmup));
-  const rows: { label: string; report: Report; profile: ReturnType<typeof hitRatio>; cpu: number }[] = [];
+  const rows: { label: string; report: VegetaReport; profile: ReturnType<typeof hitRatio>; cpu: number }[] = [];
   let before = await lookups();
   for (const rate of rates) {
     const cpu0 = cpuSeconds(api.pid);

@@ -5,6 +5,12 @@
  * straight to PgBouncer by pgbench, so the HTTP figures can be read against what the database alone does.
  *
  *   node bench/write-api-load.ts [--url http://127.0.0.1:23000] [--connections 16,50,1000] [--duration 20]
+ *                                [--rates 1000,1500]
+ *
+ * --rates adds an open-loop phase per rate (vegeta, `src/vegeta.ts`): sends leave on schedule at that rate whatever
+ * the answers' latency, which is how "N requests/s with p99 under X" is measured; wrk's closed loop (each connection
+ * waits for its answer) finds the most the API takes, but its latencies leave out the queueing a fixed rate causes.
+ * An empty --connections skips the wrk levels.
  *
  * Needs the stack and the write API running (./bgc start) and wrk (apt-get install wrk).
  */
@@ -17,6 +23,8 @@ import pg from 'pg';
 import { databaseEnv } from '@bgc/config/database';
 import { loadEnv } from '@bgc/config/env';
 import { infraEnv } from '@bgc/config/infra';
+import { table } from './src/stats.ts';
+import { attack, vegetaBinary, writeTargets } from './src/vegeta.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -25,6 +33,7 @@ const { values: args } = parseArgs({
     duration: { type: 'string', default: '20' },
     users: { type: 'string', default: '200' },
     rooms: { type: 'string', default: '50' },
+    rates: { type: 'string', default: '' },
   },
 });
 const infra = loadEnv(infraEnv);
@@ -162,7 +171,7 @@ const pairs = await setUp();
 const lua = path.join(os.tmpdir(), 'bgc-write-api-load.lua');
 fs.writeFileSync(lua, luaScript(pairs));
 const rows: string[] = [];
-for (const c of args.connections.split(',').map(Number)) {
+for (const c of args.connections.split(',').filter(Boolean).map(Number)) {
   log(`wrk: ${c} connections for ${args.duration} s`);
   const { result, peak } = await peakServerConnections(
     run('wrk', ['-t', '2', '-c', String(c), '-d', `${args.duration}s`, '--timeout', '10s', '-s', lua, args.url]),
@@ -176,6 +185,38 @@ for (const c of args.connections.split(',').map(Number)) {
       `${((p99 ?? 0) / 1000).toFixed(1)} | ${non2xx} | ${socketErrors} | ${peak} |`,
   );
 }
+const openLoop: string[][] = [];
+if (args.rates) {
+  const bin = vegetaBinary(log);
+  const targets = path.join(os.tmpdir(), 'bgc-write-api-targets.jsonl');
+  writeTargets(
+    targets,
+    Array.from({ length: 20_000 }, () => {
+      const [token, room] = pairs[Math.floor(Math.random() * pairs.length)] ?? ['', ''];
+      return {
+        method: 'POST',
+        url: `${args.url}/v1/rooms/${room}/messages`,
+        header: { 'Content-Type': ['application/json'], Authorization: [`Bearer ${token}`] },
+        body: '{"content":"load test message"}',
+      };
+    }),
+  );
+  for (const rate of args.rates.split(',').map(Number)) {
+    log(`vegeta: ${rate} requests/s for ${args.duration} s`);
+    const { result: r, peak } = await peakServerConnections(attack(bin, targets, rate, Number(args.duration)));
+    const ms = (ns: number) => (ns / 1e6).toFixed(1);
+    openLoop.push([
+      String(rate),
+      r.throughput.toFixed(0),
+      ms(r.latencies['50th']),
+      ms(r.latencies['90th']),
+      ms(r.latencies['99th']),
+      ms(r.latencies.max),
+      `${(r.success * 100).toFixed(2)}%`,
+      String(peak),
+    ]);
+  }
+}
 const ceiling = await pgbenchCeiling(pairs[0] ?? ['', ''], 10);
 process.stdout.write(`
 method: wrk -t2 (C), closed loop, ${args.duration} s per level, POST /v1/rooms/:id/messages as a random member of a
@@ -186,6 +227,14 @@ app database in pg_stat_activity, sampled every 200 ms; everything on this ${os.
 | --- | --- | --- | --- | --- | --- | --- | --- |
 ${rows.join('\n')}
 
-ceiling: pgbench, the API's statement (trace message and insert-if-member, autocommitted) straight to PgBouncer,
+${
+  openLoop.length > 0
+    ? `open loop (vegeta, ${args.duration} s per rate, ≤ 256 connections, 5 s timeout; latency from each request's scheduled start):
+
+${table(['offered/s', 'achieved/s', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'success', 'peak server connections'], openLoop)}
+
+`
+    : ''
+}ceiling: pgbench, the API's statement (trace message and insert-if-member, autocommitted) straight to PgBouncer,
 50 clients, 10 s: ${ceiling} tps
 `);
