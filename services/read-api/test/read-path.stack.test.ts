@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import { describe, expect, test } from 'vitest';
 import { keyspace } from '@bgc/cache/keys';
 import { openTestContext } from '@bgc/testkit/context';
@@ -26,7 +27,7 @@ interface Page<T> {
 }
 
 describe('read-api: writes through the write API are read back from Redis', () => {
-  test('a profile and a room’s newest messages come from the projections; later pages from the replica', async () => {
+  test('a profile and a room’s newest messages come from the projections (the send traced through write-api, cdc and cache-projector); later pages from the replica', async () => {
     await using ctx = await openTestContext('rapi-read-path', { migrated: true });
     await using pipeline = await startPipeline(ctx);
     await using reader = await startReadApi(ctx);
@@ -64,12 +65,15 @@ describe('read-api: writes through the write API are read back from Redis', () =
     const room = await api.post<{ id: string }>('/v1/rooms', { name: 'lobby' }, { token: ann.token });
     expect((await api.post(`/v1/rooms/${room.body.id}/join`, {}, { token: bob.token })).status).toBe(200);
     const sent: string[] = [];
+    // the newest message's trace is followed below, from the HTTP request to the projector
+    const traceId = crypto.randomBytes(16).toString('hex');
     for (let i = 0; i < 5; i++) {
       const who = i % 2 === 0 ? ann : bob;
+      const traceparent = `00-${traceId}-${crypto.randomBytes(8).toString('hex')}-01`;
       const r = await api.post<{ id: string }>(
         `/v1/rooms/${room.body.id}/messages`,
         { content: `hello ${i}` },
-        { token: who.token },
+        { token: who.token, ...(i === 4 ? { headers: { traceparent } } : {}) },
       );
       sent.push(r.body.id);
     }
@@ -82,6 +86,20 @@ describe('read-api: writes through the write API are read back from Redis', () =
     expect(first.body.items.map((m) => m.id)).toEqual(sent.slice(2).reverse());
     expect(first.body.items[0]).toMatchObject({ content: 'hello 4', sender: { id: ann.id, name: 'Ann' } });
     expect(first.body.hasNext).toBe(true);
+    // the message read back from Redis has one trace with spans from the write API, the CDC and the projector
+    const services = await eventually(
+      'the send’s trace in Jaeger, through the projector',
+      async () => {
+        const res = await fetch(`${ctx.urls.jaegerUrl}/api/traces/${traceId}`);
+        if (!res.ok) return undefined;
+        const trace = ((await res.json()) as { data: { processes: Record<string, { serviceName: string }> }[] })
+          .data[0];
+        const names = new Set(Object.values(trace?.processes ?? {}).map((p) => p.serviceName));
+        return ['write-api', 'cdc', 'cache-projector'].every((n) => names.has(n)) ? names : undefined;
+      },
+      { timeoutMs: 30_000 },
+    );
+    expect([...services].sort()).toEqual(expect.arrayContaining(['cache-projector', 'cdc', 'write-api']));
     const second = await read.get<Page<Message>>(
       `/v1/rooms/${room.body.id}/messages?limit=3&cursor=${first.body.next}`,
       { token: bob.token },
