@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import { describe, expect, test } from 'vitest';
 import { keyspace } from '@bgc/cache/keys';
+import { presentMembers } from '@bgc/cache/scripts';
 import { openTestContext } from '@bgc/testkit/context';
 import { eventually } from '@bgc/testkit/eventually';
 import { client, signUp } from '../../write-api/test/client.ts';
@@ -41,11 +42,21 @@ describe('read-api: writes through the write API are read back from Redis', () =
     expect((await api.patch('/v1/me/profile', { bio: 'plays chess' }, { token: ann.token })).status).toBe(200);
     expect((await api.post('/v1/follows', { userId: ann.id }, { token: bob.token })).status).toBe(201);
 
-    // the projector writes Ann's document; the read API answers from it (a Redis hit, not a fill)
-    await eventually('Ann’s projected document', async () => {
+    // Ann's document is in Redis (written through, then projected); the read API answers from it (a Redis hit,
+    // not a fill). Her counts come from the replica: wait until the projector has applied the follow (so no later
+    // announcement drops them) and the replica has replayed it
+    await eventually('Ann’s projected document and follower', async () => {
       const doc = await redis.hgetall(ks.profile(ann.id));
-      return doc.p?.includes('plays chess') ? doc : undefined;
+      const followers = presentMembers(await redis.hgetall(ks.followers(ann.id)));
+      return doc.p?.includes('plays chess') && followers.has(bob.id) ? doc : undefined;
     });
+    const replica = await ctx.pg('replica');
+    await eventually('the follow on the replica', async () =>
+      (await replica.query('SELECT 1 FROM relationships WHERE from_user_id = $1 AND to_user_id = $2', [bob.id, ann.id]))
+        .rowCount === 1
+        ? true
+        : undefined,
+    );
     const profile = await read.get<Profile>(`/v1/users/${ann.id}`, { token: bob.token });
     expect(profile.status).toBe(200);
     expect(profile.headers.get('cache')).toBe('hit');
