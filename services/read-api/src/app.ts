@@ -4,7 +4,9 @@ import express from 'express';
 import type { NextFunction, Request, Response } from 'express';
 import type { Registry } from 'prom-client';
 import type { Logger } from '@bgc/telemetry/logger';
-import { ApiError, toApiError } from './errors.ts';
+import { ApiError } from '@bgc/http-api/api-error';
+import { toApiError } from './errors.ts';
+import { requestLog } from '@bgc/http-api/request-log';
 import { mount } from './http.ts';
 import type { Metrics } from './metrics.ts';
 import { chatRoutes } from './routes/chat.ts';
@@ -29,31 +31,15 @@ export function createApp(deps: {
   app.set('etag', false);
   app.set('trust proxy', false);
 
-  app.use((req: Request, res: Response, next: NextFunction) => {
-    const started = process.hrtime.bigint();
-    res.on('finish', () => {
-      const route = (req.route as { path?: string } | undefined)?.path ?? 'unmatched';
-      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      deps.metrics.requests.observe({ method: req.method, route, status: res.statusCode }, seconds);
-      if (route === '/metrics' || route === '/healthz') return;
-      // every request is in the metrics (and its trace); the log keeps refusals, failures and slow answers
-      const ms = Math.round(seconds * 1000);
-      const level = res.statusCode >= 400 || ms >= deps.slowRequestMs ? 'info' : 'debug';
-      if (!deps.logger.isLevelEnabled(level)) return;
-      deps.logger[level](
-        {
-          method: req.method,
-          route,
-          status: res.statusCode,
-          ms,
-          cache: res.getHeader('cache'),
-          db: res.getHeader('read-from'),
-        },
-        'request',
-      );
-    });
-    next();
-  });
+  app.use(
+    requestLog({
+      requests: deps.metrics.requests,
+      logger: deps.logger,
+      slowRequestMs: deps.slowRequestMs,
+      quiet: ['/metrics', '/healthz'],
+      fields: (res) => ({ cache: res.getHeader('cache'), db: res.getHeader('read-from') }),
+    }),
+  );
 
   app.get('/healthz', (_req, res) => {
     res.json({ ok: true });

@@ -7,7 +7,7 @@
  */
 import crypto from 'node:crypto';
 import type pg from 'pg';
-import { ApiError } from './errors.ts';
+import { ApiError } from '@bgc/http-api/api-error';
 
 const tokenHash = (token: string) => crypto.createHash('sha256').update(token).digest();
 

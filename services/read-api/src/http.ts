@@ -11,7 +11,7 @@ import type { NextFunction, Request, Response, Router } from 'express';
 import { z } from 'zod';
 import { lsnToBigInt } from '@bgc/events/envelope';
 import type { Services } from './services.ts';
-import { ApiError } from './errors.ts';
+import { ApiError, fromZodError } from '@bgc/http-api/api-error';
 import { ReadContext } from './read-context.ts';
 
 extendZodWithOpenApi(z);
@@ -63,22 +63,6 @@ export const pageQuery = {
   cursor: z.string().min(1).max(1024).optional().openapi({ description: 'the `next` of the previous page' }),
 };
 
-/** Maps a zod failure to a 400 naming the first offending field. */
-function invalid(error: z.ZodError, where: 'query' | 'params'): ApiError {
-  const issue = error.issues[0];
-  const path = issue?.path.map(String) ?? [];
-  const keys = issue?.code === 'unrecognized_keys' ? issue.keys : [];
-  const field = [...path, ...keys.slice(0, 1)].join('.') || undefined;
-  const message =
-    issue?.code === 'unrecognized_keys'
-      ? `unknown parameter${keys.length > 1 ? 's' : ''}: ${keys.join(', ')}`
-      : (issue?.message ?? 'invalid request');
-  return new ApiError(400, issue?.code === 'unrecognized_keys' ? 'UNKNOWN_FIELD' : 'VALIDATION_FAILED', message, {
-    ...(field ? { field } : {}),
-    details: { in: where },
-  });
-}
-
 const LSN = /^[0-9A-F]{1,8}\/[0-9A-F]{1,8}$/i;
 
 function commitLsn(req: Request): bigint | undefined {
@@ -126,9 +110,9 @@ export function mount(router: Router, registry: OpenAPIRegistry, services: Servi
     trace.getActiveSpan()?.setAttribute('http.route', route.path).updateName(`${req.method} ${route.path}`);
     void (async () => {
       const params = route.params ? route.params.safeParse(req.params) : { success: true as const, data: {} };
-      if (!params.success) throw invalid(params.error, 'params');
+      if (!params.success) throw fromZodError(params.error, 'params', 'parameter');
       const query = (route.query ?? NO_QUERY).safeParse(req.query);
-      if (!query.success) throw invalid(query.error, 'query');
+      if (!query.success) throw fromZodError(query.error, 'query', 'parameter');
       const minLsn = commitLsn(req);
       const viewerId = await services.authenticate(req.get('authorization'));
       const read = new ReadContext(services.routing, viewerId, minLsn, services.flags.get('db.reads') === 'primary');

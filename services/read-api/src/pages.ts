@@ -8,7 +8,7 @@ import type { Cursor, CursorKind, Page } from '@bgc/queries/cursor';
 import { CursorError, decodeCursor, encodeCursor } from '@bgc/queries/cursor';
 import { estimateTotal } from '@bgc/queries/page';
 import type { Query, Queryable } from '@bgc/queries/queries';
-import { ApiError } from './errors.ts';
+import { ApiError } from '@bgc/http-api/api-error';
 import type { ReadContext } from './read-context.ts';
 import type { Services } from './services.ts';
 

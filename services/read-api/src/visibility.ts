@@ -10,7 +10,7 @@ import type { Keyspace } from '@bgc/cache/keys';
 import type { Redis } from 'ioredis';
 import { run } from '@bgc/queries/queries';
 import type { AsideKeys } from './cache-keys.ts';
-import { forbidden, notFound } from './errors.ts';
+import { forbidden, notFound } from '@bgc/http-api/api-error';
 import type { ReadContext } from './read-context.ts';
 import type { CountsRow } from './sql.ts';
 import { blockedBy, conversationMembership, relationCounts, roomMembership } from './sql.ts';

@@ -7,7 +7,9 @@ import type { Registry } from 'prom-client';
 import type { Logger } from '@bgc/telemetry/logger';
 import { authenticator } from './auth.ts';
 import type { Db } from './db.ts';
-import { ApiError, fromDatabaseError } from './errors.ts';
+import { ApiError } from '@bgc/http-api/api-error';
+import { fromDatabaseError } from './errors.ts';
+import { requestLog } from '@bgc/http-api/request-log';
 import type { Settings } from './http.ts';
 import { mount } from './http.ts';
 import type { Metrics } from './metrics.ts';
@@ -46,22 +48,9 @@ export function createApp(deps: AppDeps) {
   app.set('etag', false);
   app.set('trust proxy', false);
 
-  app.use((req: Request, res: Response, next: NextFunction) => {
-    const started = process.hrtime.bigint();
-    res.on('finish', () => {
-      const route = (req.route as { path?: string } | undefined)?.path ?? 'unmatched';
-      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      deps.metrics.requests.observe({ method: req.method, route, status: res.statusCode }, seconds);
-      // every request is in the metrics (and its trace); the log keeps what someone will look for: refusals,
-      // failures and slow answers (a line per request was a tenth of the CPU at 1,500 requests/s)
-      const ms = Math.round(seconds * 1000);
-      const level = res.statusCode >= 400 || ms >= deps.settings.slowRequestMs ? 'info' : 'debug';
-      if (deps.logger.isLevelEnabled(level)) {
-        deps.logger[level]({ method: req.method, route, status: res.statusCode, ms }, 'request');
-      }
-    });
-    next();
-  });
+  app.use(
+    requestLog({ requests: deps.metrics.requests, logger: deps.logger, slowRequestMs: deps.settings.slowRequestMs }),
+  );
 
   app.get('/healthz', (_req, res) => {
     res.json({ ok: true });

@@ -7,7 +7,7 @@ import crypto from 'node:crypto';
 import { hash, verify } from '@node-rs/argon2';
 import type { Request } from 'express';
 import type { Db } from './db.ts';
-import { ApiError } from './errors.ts';
+import { ApiError } from '@bgc/http-api/api-error';
 
 // algorithm 2 is Argon2id (the package's const enum cannot be imported under verbatimModuleSyntax)
 const ARGON2 = { algorithm: 2, memoryCost: 19_456, timeCost: 2, parallelism: 1 };

@@ -1,36 +1,8 @@
 /**
- * Every error a client sees: an HTTP status, a stable machine-readable code, the offending field when there is one,
- * and a message for people. Database errors are translated here, in one place, so a constraint violation is a 4xx
- * with a field, never a 500.
+ * The write API's errors (`@bgc/http-api/api-error`): database errors are translated here, in one place, so a
+ * constraint violation is a 4xx with a field, never a 500.
  */
-export class ApiError extends Error {
-  readonly status: number;
-  readonly code: string;
-  readonly field: string | undefined;
-  readonly details: Record<string, unknown> | undefined;
-
-  constructor(
-    status: number,
-    code: string,
-    message: string,
-    opts: { field?: string; details?: Record<string, unknown> } = {},
-  ) {
-    super(message);
-    this.name = 'ApiError';
-    this.status = status;
-    this.code = code;
-    this.field = opts.field;
-    this.details = opts.details;
-  }
-
-  toJSON() {
-    return { error: { code: this.code, message: this.message, field: this.field, details: this.details } };
-  }
-}
-
-export const notFound = (what: string, field?: string) =>
-  new ApiError(404, 'NOT_FOUND', `${what} does not exist`, field ? { field } : {});
-export const forbidden = (code: string, message: string) => new ApiError(403, code, message);
+import { ApiError } from '@bgc/http-api/api-error';
 export const conflict = (code: string, message: string, field?: string) =>
   new ApiError(409, code, message, field ? { field } : {});
 

@@ -1,5 +1,5 @@
 /** Authorization rules shared by the routes, evaluated inside the write transaction. */
-import { forbidden, notFound } from './errors.ts';
+import { forbidden, notFound } from '@bgc/http-api/api-error';
 import type { Tx } from './write-tx.ts';
 
 /** Whether either user blocks the other. */

@@ -8,7 +8,7 @@ import { extendZodWithOpenApi } from '@asteasolutions/zod-to-openapi';
 import type { NextFunction, Request, Response, Router } from 'express';
 import { trace } from '@opentelemetry/api';
 import { z } from 'zod';
-import { ApiError } from './errors.ts';
+import { ApiError, fromZodError } from '@bgc/http-api/api-error';
 import type pg from 'pg';
 import type { Answer, Tx, WriteOutcome } from './write-tx.ts';
 import { currentTraceparent, IdempotencyKeyReused, requestHash, writeTx } from './write-tx.ts';
@@ -88,22 +88,6 @@ export interface Deps {
 
 export const uuid = (name: string) => z.uuid({ error: `${name} must be a UUID` }).openapi({ format: 'uuid' });
 
-/** Maps a zod failure to a 400 naming the first offending field. */
-function invalid(error: z.ZodError, where: 'body' | 'params'): ApiError {
-  const issue = error.issues[0];
-  const path = issue?.path.map(String) ?? [];
-  const keys = issue?.code === 'unrecognized_keys' ? issue.keys : [];
-  const field = [...path, ...keys.slice(0, 1)].join('.') || undefined;
-  const message =
-    issue?.code === 'unrecognized_keys'
-      ? `unknown field${keys.length > 1 ? 's' : ''}: ${keys.join(', ')}`
-      : (issue?.message ?? 'invalid request');
-  return new ApiError(400, issue?.code === 'unrecognized_keys' ? 'UNKNOWN_FIELD' : 'VALIDATION_FAILED', message, {
-    ...(field ? { field } : {}),
-    details: { in: where },
-  });
-}
-
 const toOpenApiPath = (path: string) => path.replace(/:(\w+)/g, '{$1}');
 
 export function mount(router: Router, registry: OpenAPIRegistry, deps: Deps, route: AnyRoute) {
@@ -139,10 +123,10 @@ export function mount(router: Router, registry: OpenAPIRegistry, deps: Deps, rou
     trace.getActiveSpan()?.setAttribute('http.route', route.path).updateName(`${req.method} ${route.path}`);
     void (async () => {
       const params = route.params ? route.params.safeParse(req.params) : { success: true as const, data: {} };
-      if (!params.success) throw invalid(params.error, 'params');
+      if (!params.success) throw fromZodError(params.error, 'params', 'field');
       const rawBody: unknown = req.body ?? {};
       const body = route.body ? route.body.safeParse(rawBody) : { success: true as const, data: undefined };
-      if (!body.success) throw invalid(body.error, 'body');
+      if (!body.success) throw fromZodError(body.error, 'body', 'field');
       const userId = route.auth ? await deps.authenticate(req) : '';
       const key = req.get('idempotency-key');
       if (key !== undefined && (key.length === 0 || key.length > 255)) {

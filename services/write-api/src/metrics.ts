@@ -2,20 +2,11 @@
 import type pg from 'pg';
 import { Counter, Gauge, Histogram } from 'prom-client';
 import type { Registry } from 'prom-client';
+import { createHttpMetrics } from '@bgc/http-api/request-log';
 
 export function createMetrics(registry: Registry, pool: pg.Pool) {
-  const requests = new Histogram({
-    name: 'http_request_duration_seconds',
-    help: 'HTTP requests by route, method and status, with their latency',
-    labelNames: ['method', 'route', 'status'] as const,
+  const { requests, errors } = createHttpMetrics(registry, {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
-    registers: [registry],
-  });
-  const errors = new Counter({
-    name: 'http_errors_total',
-    help: 'Error answers by machine-readable code',
-    labelNames: ['code', 'status'] as const,
-    registers: [registry],
   });
   new Gauge({
     name: 'db_pool_connections',

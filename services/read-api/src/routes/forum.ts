@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { forumCategory } from '@bgc/queries/page';
 import type { ThreadRow } from '@bgc/queries/queries';
 import { estimates, run } from '@bgc/queries/queries';
-import { notFound } from '../errors.ts';
+import { notFound } from '@bgc/http-api/api-error';
 import type { AnyRoute } from '../http.ts';
 import { pageQuery, route, uuid } from '../http.ts';
 import { checkCursor, estimated, firstPage, iso, pageBody } from '../pages.ts';

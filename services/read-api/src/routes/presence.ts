@@ -5,7 +5,7 @@
  * one pipelined round trip (on a Redis Cluster, per node).
  */
 import { z } from 'zod';
-import { ApiError } from '../errors.ts';
+import { ApiError } from '@bgc/http-api/api-error';
 import type { AnyRoute } from '../http.ts';
 import { route } from '../http.ts';
 

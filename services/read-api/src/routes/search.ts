@@ -7,7 +7,7 @@ import type { Page } from '@bgc/queries/cursor';
 import { peopleByInterest, peopleByNamePrefix, peopleByPlace } from '@bgc/queries/page';
 import type { PersonRow, Queryable } from '@bgc/queries/queries';
 import { estimates as queryEstimates } from '@bgc/queries/queries';
-import { ApiError } from '../errors.ts';
+import { ApiError } from '@bgc/http-api/api-error';
 import type { AnyRoute } from '../http.ts';
 import { pageQuery, route } from '../http.ts';
 import { checkCursor, estimated, firstPage, pageBody } from '../pages.ts';

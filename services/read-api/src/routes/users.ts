@@ -5,7 +5,7 @@ import { decodeCursor, FIRST_DESC, toPage } from '@bgc/queries/cursor';
 import { friends } from '@bgc/queries/page';
 import type { FriendRow, Queryable } from '@bgc/queries/queries';
 import { run } from '@bgc/queries/queries';
-import { notFound } from '../errors.ts';
+import { notFound } from '@bgc/http-api/api-error';
 import type { AnyRoute } from '../http.ts';
 import { pageQuery, route, uuid } from '../http.ts';
 import { checkCursor, firstPage, pageBody } from '../pages.ts';

@@ -1,6 +1,6 @@
 /** Sign-up, sign-in, sign-out, and a user's own account and profile. */
 import { z } from 'zod';
-import { ApiError } from '../errors.ts';
+import { ApiError } from '@bgc/http-api/api-error';
 import { hashPassword, newToken, passwordMatches, tokenHash } from '../auth.ts';
 import type { AnyRoute, Settings } from '../http.ts';
 import { route } from '../http.ts';

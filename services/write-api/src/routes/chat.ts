@@ -1,6 +1,6 @@
 /** Chat rooms, direct conversations, and the messages in them. */
 import { z } from 'zod';
-import { forbidden, notFound, ApiError } from '../errors.ts';
+import { forbidden, notFound, ApiError } from '@bgc/http-api/api-error';
 import { assertNotBlocked, assertParticipant, assertRoomMember, assertUserExists } from '../guards.ts';
 import type { AnyRoute } from '../http.ts';
 import { route, uuid } from '../http.ts';

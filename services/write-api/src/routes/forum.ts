@@ -1,6 +1,6 @@
 /** Forum: categories (administrators), threads and posts (anyone signed in). */
 import { z } from 'zod';
-import { forbidden, notFound } from '../errors.ts';
+import { forbidden, notFound } from '@bgc/http-api/api-error';
 import type { AnyRoute } from '../http.ts';
 import { route, uuid } from '../http.ts';
 import { presentPost, presentThread } from '../present.ts';

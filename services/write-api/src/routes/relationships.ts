@@ -4,7 +4,8 @@
  * and follows in both directions, and while it stands neither side can friend or follow the other.
  */
 import { z } from 'zod';
-import { conflict, notFound, ApiError } from '../errors.ts';
+import { notFound, ApiError } from '@bgc/http-api/api-error';
+import { conflict } from '../errors.ts';
 import { assertNotBlocked, assertUserExists } from '../guards.ts';
 import type { AnyRoute } from '../http.ts';
 import { route, uuid } from '../http.ts';

@@ -1,6 +1,6 @@
 /** Status updates: post, edit, delete your own. */
 import { z } from 'zod';
-import { forbidden, notFound } from '../errors.ts';
+import { forbidden, notFound } from '@bgc/http-api/api-error';
 import type { AnyRoute } from '../http.ts';
 import { route, uuid } from '../http.ts';
 import { presentStatus } from '../present.ts';
