@@ -102,6 +102,8 @@ export const envTypes = {
       .describe('a TCP port number (0-65535; 0 picks a free one)'),
   positiveInt: (fallback: number) =>
     z.coerce.number().int().positive().default(fallback).describe('a positive integer'),
+  nonNegativeInt: (fallback: number) =>
+    z.coerce.number().int().min(0).default(fallback).describe('an integer, 0 or more'),
   oneOf: <const T extends readonly [string, ...string[]]>(values: T, fallback: T[number]) =>
     z
       .enum(values)

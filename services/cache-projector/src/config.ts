@@ -42,12 +42,22 @@ export const projectorEnv = {
    * readers drop their in-process copies (`@bgc/cache/invalidation`)
    */
   PROJECTOR_INVALIDATIONS: envTypes.boolean(true),
-  /** events applied per Redis pipeline (and offsets committed after each) */
+  /** events applied per Redis pipeline (offsets are resolved after each) */
   PROJECTOR_PIPELINE_EVENTS: envTypes.positiveInt(500),
   /** a member silent this long leaves the group and its partitions move (after a crash: how long they wait) */
   PROJECTOR_SESSION_TIMEOUT_MS: envTypes.positiveInt(30_000),
-  /** how long the broker may hold a fetch while no partition has new events */
-  PROJECTOR_FETCH_MAX_WAIT_MS: envTypes.positiveInt(100),
+  /** how long the broker may hold a fetch that has fewer than PROJECTOR_FETCH_MIN_BYTES: the most it adds to latency */
+  PROJECTOR_FETCH_MAX_WAIT_MS: envTypes.positiveInt(25),
+  /**
+   * the broker answers a fetch once it has this many bytes, or after PROJECTOR_FETCH_MAX_WAIT_MS: under a trickle
+   * of events one fetch carries many instead of one fetch per event (each costs the broker and this process a round)
+   */
+  PROJECTOR_FETCH_MIN_BYTES: envTypes.positiveInt(64 * 1024),
+  /**
+   * the group's offsets are committed at most this often (and when the group is left): a commit is a write to
+   * Kafka, and after a crash the events since the last one are applied again, which the guarded writes make a no-op
+   */
+  PROJECTOR_COMMIT_INTERVAL_MS: envTypes.nonNegativeInt(1000),
   PROJECTOR_METRICS_PORT: envTypes.port(23200),
   PROJECTOR_HOST: envTypes.oneOf(['127.0.0.1', '0.0.0.0', '::'], '127.0.0.1'),
   OTLP_URL: infraEnv.OTLP_URL,

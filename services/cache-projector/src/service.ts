@@ -110,6 +110,7 @@ export class CacheProjector implements Service {
       maxBytesPerPartition: 4 * 1024 * 1024,
       sessionTimeout: cfg.PROJECTOR_SESSION_TIMEOUT_MS,
       maxWaitTimeInMs: cfg.PROJECTOR_FETCH_MAX_WAIT_MS,
+      minBytes: cfg.PROJECTOR_FETCH_MIN_BYTES,
       heartbeatInterval: Math.max(500, Math.floor(cfg.PROJECTOR_SESSION_TIMEOUT_MS / 10)),
     });
     const producer = kafka.producer({
@@ -134,6 +135,8 @@ export class CacheProjector implements Service {
       await consumer.run({
         eachBatchAutoResolve: false,
         partitionsConsumedConcurrently: 3,
+        // 0: after every chunk
+        ...(cfg.PROJECTOR_COMMIT_INTERVAL_MS > 0 ? { autoCommitInterval: cfg.PROJECTOR_COMMIT_INTERVAL_MS } : {}),
         eachBatch: (payload) =>
           this.#applyBatch(payload, redis, store, producer).catch((err: unknown) => {
             // kafkajs reads the batch again from the last resolved offset, with back-off; the guards make it safe
