@@ -12,6 +12,7 @@
  * Needs the stack (./bgc stack up). Uses a database of its own (recreated) and its own slots and topics.
  */
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -91,6 +92,22 @@ function startCdc(cdcUrl: string) {
     child.once('exit', (code) => reject(new Error(`cdc exited with ${code}`)));
   });
   return { child, streaming };
+}
+
+/**
+ * CPU seconds (user + system) a process has used so far, from /proc/<pid>/stat (utime and stime, in clock ticks of
+ * 1/100 s on Linux): CPU per event is far less sensitive to the other work on this shared machine than throughput.
+ */
+function cpuSeconds(pid: number | undefined): number {
+  if (pid === undefined) return NaN;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return NaN; // not Linux
+  }
 }
 
 async function topicEnd(admin: ReturnType<Kafka['admin']>): Promise<number> {
@@ -214,6 +231,8 @@ await ceilingSlot.query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput
 
 const rounds = Number(args.rounds);
 const live: number[] = [];
+const liveCpu: number[] = [];
+const drainCpu: number[] = [];
 const liveInserts: number[] = [];
 const drains: number[] = [];
 const drainInserts: number[] = [];
@@ -223,8 +242,10 @@ for (let round = 0; round < rounds; round++) {
   // 2a. live: the service streams while the rows are written (bounded by how fast Postgres takes the inserts)
   log(`round ${round + 1}/${rounds}, live: ${rows} rows in transactions of ${txnRows} while the service streams`);
   const t0 = Date.now();
+  const liveCpu0 = cpuSeconds(cdc.child.pid);
   const inserting = insertUsers(2 * rows * round, rows);
   live.push(rows / ((await untilInKafka(offset + rows, t0, offset)) / 1000));
+  liveCpu.push(((cpuSeconds(cdc.child.pid) - liveCpu0) / rows) * 1e6);
   liveInserts.push(rows / ((await inserting) / 1000));
 
   // 2b. backlog: as many rows written while the service is stopped, then drained from the slot (the WAL ranges
@@ -237,7 +258,9 @@ for (let round = 0; round < rounds; round++) {
   cdc = startCdc(urls.DB_CDC_URL);
   await streaming(cdc);
   const drainStart = Date.now();
+  const drainCpu0 = cpuSeconds(cdc.child.pid);
   drains.push(rows / ((await untilInKafka(offset + 2 * rows, drainStart, offset + rows)) / 1000));
+  drainCpu.push(((cpuSeconds(cdc.child.pid) - drainCpu0) / rows) * 1e6);
   startups.push((drainStart - b0) / 1000);
 }
 const endLsn = (await writer.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn')).rows[0]?.lsn ?? '';
@@ -287,15 +310,17 @@ method: ${rows} rows into users in transactions of ${txnRows} (INSERT … SELECT
 twice per round, ${rounds} round(s), medians (min–max): live = rows / (first insert → last event in Kafka, topic end offsets polled every 200 ms) while the service
 streams; backlog = the same number of rows written with the service stopped, then rows / (its slot active again →
 last event in Kafka); ceiling = pg_recvlogical (pgoutput, proto 1, same publication) decoding all those WAL ranges to
-/dev/null; latency = consumer arrival − commit time
-(source.ts_ms) for each event while ${writtenRate.toFixed(0)} rows/s were written; all on this machine, in one run.
+/dev/null; CDC CPU µs per event = the service process's user + system CPU over the phase (/proc/<pid>/stat) / rows;
+latency = consumer arrival − commit time (source.ts_ms) for each event while ${writtenRate.toFixed(0)} rows/s were written; all on this machine, in one run.
 
 ${table(
   ['measure', 'value'],
   [
     ['live: CDC throughput (changes/s)', spread(live)],
+    ['live: CDC CPU µs per event', spread(liveCpu, 1)],
     ['live: the inserts meanwhile (rows/s)', spread(liveInserts)],
     ['backlog: CDC drain (changes/s)', spread(drains)],
+    ['backlog: CDC CPU µs per event', spread(drainCpu, 1)],
     ['backlog: service start to streaming (s)', spread(startups, 1)],
     ['backlog: the inserts alone (rows/s)', spread(drainInserts)],
     ['pg_recvlogical ceiling, all ranges (changes/s)', ceiling.toFixed(0)],

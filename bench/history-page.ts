@@ -16,7 +16,8 @@
 import { parseArgs } from 'node:util';
 import { history } from '@bgc/queries/page';
 import { explain } from '@bgc/queries/plan';
-import { roomHistoryAfter, roomHistoryFirst, roomHistoryOffset, run } from '@bgc/queries/queries';
+import { roomHistoryAfter, roomHistoryFirst, roomHistoryOffset } from '@bgc/queries/queries';
+import { run } from '@bgc/queries/query';
 import { connect, libpqEnv, ms, runProgram, summarize, table, time } from './src/stats.ts';
 
 const { values: args } = parseArgs({

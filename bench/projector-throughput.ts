@@ -8,10 +8,18 @@
  *     stack's CDC service and projector run (`./bgc start`); commit → applied in Redis from the projector's
  *     `projector_commit_to_redis_seconds` histogram (before/after difference, interpolated within buckets).
  *
- *   node bench/projector-throughput.ts [--events 300000] [--rate 2000] [--seconds 20]
+ * The projector's CPU per event (user + system time of its process over the rebuild, /proc/<pid>/stat) is printed beside
+ * the rate: on this shared 2-core machine it varies far less than events/s. `--cpu-prof DIR` runs the rebuild's
+ * projector under the CPU profiler (a .cpuprofile in DIR when it stops); `--no-ceilings` skips the two ceilings;
+ * `--latency-projector own` measures the latency on a projector of the bench's own, running this tree's code (a fresh
+ * group starting at the topics' ends, the bench's key prefix) instead of the stack's, which keeps running.
+ *
+ *   node bench/projector-throughput.ts [--events 300000] [--rate 2000] [--seconds 20] [--no-ceilings]
+ *                                      [--cpu-prof DIR] [--latency-projector stack|own]
  */
 import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -32,8 +40,13 @@ const { values: args } = parseArgs({
     events: { type: 'string', default: '300000' },
     rate: { type: 'string', default: '2000' },
     seconds: { type: 'string', default: '20' },
+    ceilings: { type: 'boolean', default: true },
+    'cpu-prof': { type: 'string' },
+    'latency-projector': { type: 'string', default: 'stack' },
   },
+  allowNegative: true,
 });
+if (!['stack', 'own'].includes(args['latency-projector'])) throw new Error('--latency-projector stack|own');
 const infra = loadEnv(infraEnv);
 const log = (s: string) => process.stderr.write(`${s}\n`);
 const PREFIX = 'benchproj';
@@ -245,25 +258,44 @@ async function redisCeiling(): Promise<string> {
   return /([\d.]+) requests per second/.exec(out)?.[1] ?? `failed: ${out.slice(0, 200)}`;
 }
 
+/** CPU seconds (user + system) a process has used so far: utime and stime of /proc/<pid>/stat, in 1/100 s. */
+function cpuSeconds(pid: number): number {
+  try {
+    // the fields after the command name (which may hold spaces): utime is the 14th field, stime the 15th
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return NaN; // not Linux
+  }
+}
+
+const projectorEntry = path.resolve(
+  path.dirname(fileURLToPath(import.meta.url)),
+  '../services/cache-projector/src/main.ts',
+);
+
 const metricSum = (text: string, name: string) =>
   [...text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? ([\\d.e+]+)$`, 'gm'))].reduce((n, m) => n + Number(m[1]), 0);
 
-async function rebuild(): Promise<{ rate: number; seconds: number }> {
+async function rebuild(): Promise<{ rate: number; seconds: number; cpuMicros: number }> {
+  const profile = args['cpu-prof'];
   const projector = await startServiceProcess({
     name: 'cache-projector',
-    entry: path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../services/cache-projector/src/main.ts'),
+    entry: projectorEntry,
     env: {
       BGC_PROJECTOR_TOPIC_PREFIX: PREFIX,
       BGC_PROJECTOR_KEY_PREFIX: KEY_PREFIX,
       BGC_PROJECTOR_GROUP: `bench-projector-${crypto.randomUUID()}`,
       BGC_PROJECTOR_METRICS_PORT: '0',
       BGC_LOG_LEVEL: 'info',
+      ...(profile ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${path.resolve(profile)}` } : {}),
     },
     ready: (line) => line.includes('"msg":"consuming"'),
   });
   process.on('exit', () => void projector.kill());
   const url = projector.url;
   const t0 = Date.now();
+  const cpu0 = cpuSeconds(projector.pid);
   const b = bar('events applied');
   b.start(total, 0, { rate: 0 });
   for (;;) {
@@ -274,9 +306,54 @@ async function rebuild(): Promise<{ rate: number; seconds: number }> {
     if (seen >= total) break;
   }
   const ms = Date.now() - t0;
+  const cpuMicros = ((cpuSeconds(projector.pid) - cpu0) / total) * 1e6;
   b.stop();
   await projector.stop();
-  return { rate: total / (ms / 1000), seconds: ms / 1000 };
+  return { rate: total / (ms / 1000), seconds: ms / 1000, cpuMicros };
+}
+
+/**
+ * A projector of the bench's own on the platform's topics, running this tree's code: a fresh group whose offsets are
+ * set to the topics' ends first (so it does not replay their history), writing under the bench's key prefix.
+ */
+async function ownProjector() {
+  const topicPrefix = 'bgc';
+  const group = `bench-projector-latency-${crypto.randomUUID()}`;
+  const admin = kafka.admin();
+  await admin.connect();
+  for (const t of ['users', 'profiles', 'relationships', 'room_members', 'conversation_participants', 'messages']) {
+    const topic = `${topicPrefix}.public.${t}`;
+    const ends = await admin.fetchTopicOffsets(topic);
+    await admin.setOffsets({
+      groupId: group,
+      topic,
+      partitions: ends.map((o) => ({ partition: o.partition, offset: o.high })),
+    });
+  }
+  await admin.disconnect();
+  const projector = await startServiceProcess({
+    name: 'cache-projector (latency)',
+    entry: projectorEntry,
+    env: {
+      BGC_PROJECTOR_TOPIC_PREFIX: topicPrefix,
+      BGC_PROJECTOR_KEY_PREFIX: KEY_PREFIX,
+      BGC_PROJECTOR_GROUP: group,
+      BGC_PROJECTOR_METRICS_PORT: '0',
+      BGC_LOG_LEVEL: 'info',
+    },
+    ready: (line) => line.includes('"msg":"consuming"'),
+  });
+  process.on('exit', () => void projector.kill());
+  return {
+    projector,
+    async stop() {
+      await projector.stop();
+      const admin = kafka.admin();
+      await admin.connect();
+      await admin.deleteGroups([group]).catch(() => undefined);
+      await admin.disconnect();
+    },
+  };
 }
 
 /** Quantile of a Prometheus histogram (cumulative buckets), linear within the bucket. */
@@ -291,15 +368,15 @@ function quantile(buckets: [number, number][], q: number): number {
   return NaN;
 }
 
-async function histogram(): Promise<[number, number][]> {
-  const text = await (await fetch('http://127.0.0.1:23200/metrics')).text();
+async function histogram(metricsUrl: string): Promise<[number, number][]> {
+  const text = await (await fetch(`${metricsUrl}/metrics`)).text();
   return [...text.matchAll(/^projector_commit_to_redis_seconds_bucket\{[^}]*le="([^"]+)"[^}]*\} (\d+)/gm)].map((m) => [
     m[1] === '+Inf' ? Infinity : Number(m[1]),
     Number(m[2]),
   ]);
 }
 
-async function latency(rate: number, seconds: number) {
+async function latency(rate: number, seconds: number, metricsUrl: string) {
   const db = new pg.Client({ connectionString: defaultMigratorUrl() });
   await db.connect();
   const user = (
@@ -316,7 +393,7 @@ async function latency(rate: number, seconds: number) {
   ).rows[0]?.id;
   await db.query(`INSERT INTO room_members (room_id, user_id) VALUES ($1, $2)`, [room, user]);
   await sleep(2000);
-  const before = await histogram();
+  const before = await histogram(metricsUrl);
   const until = Date.now() + seconds * 1000;
   let next = Date.now();
   let written = 0;
@@ -331,7 +408,7 @@ async function latency(rate: number, seconds: number) {
     await sleep(Math.max(0, next - Date.now()));
   }
   await sleep(3000);
-  const after = await histogram();
+  const after = await histogram(metricsUrl);
   await db.end();
   const diff = after.map(([le, n], i): [number, number] => [le, n - (before[i]?.[1] ?? 0)]);
   return {
@@ -348,33 +425,45 @@ log('cleaning up earlier runs');
 await cleanUp();
 log(`producing ${total} events into ${topics.join(', ')}`);
 await produce();
-log('ceiling: a consumer that only reads');
-const readRate = await readCeiling();
-log('ceiling: redis-benchmark, the document script');
-const redisRate = await redisCeiling();
+let readRate = NaN;
+let redisRate = 'not measured';
+if (args.ceilings) {
+  log('ceiling: a consumer that only reads');
+  readRate = await readCeiling();
+  log('ceiling: redis-benchmark, the document script');
+  redisRate = await redisCeiling();
+}
 log('rebuild: a projector with a fresh group');
 const built = await rebuild();
 const rate = Number(args.rate);
 let lat: Awaited<ReturnType<typeof latency>> | undefined;
 if (rate > 0) {
-  log(`latency: ${rate} messages/s for ${args.seconds} s through the stack's CDC and projector`);
-  lat = await latency(rate, Number(args.seconds));
+  const own = args['latency-projector'] === 'own' ? await ownProjector() : undefined;
+  log(`latency: ${rate} messages/s for ${args.seconds} s through the stack's CDC and ${own ? 'a' : 'its'} projector`);
+  try {
+    lat = await latency(rate, Number(args.seconds), own?.projector.url ?? 'http://127.0.0.1:23200');
+  } finally {
+    await own?.stop();
+  }
 }
 await cleanUp();
 process.stdout.write(`
 method: ${total} synthetic change events (20% users, 20% room memberships, 60% messages in 2,000 rooms), shaped as
 the CDC service writes them, in 3-partition topics of their own; rebuild = a projector process with a fresh consumer
-group, from its "consuming" line until its projector_events_total reaches ${total} (metrics polled every 200 ms);
+group, from its "consuming" line until its projector_events_total reaches ${total} (metrics polled every 200 ms),
+its CPU = user + system time of its process over that span (/proc/<pid>/stat) per event;
 ceilings measured in the same run: a kafkajs consumer that only reads the same topics, and redis-benchmark running
 the projector's document script (EVALSHA, 500 per pipeline, random keys); latency = projector_commit_to_redis_seconds
-(commit in Postgres → write acknowledged by Redis) over the messages inserted at a steady rate through the stack.
+(commit in Postgres → write acknowledged by Redis) over the messages inserted at a steady rate through the stack
+(projector: ${args['latency-projector'] === 'own' ? "the bench's own, this tree's code, beside the stack's" : "the stack's"}).
 
 ${table(
   ['measure', 'value'],
   [
     ['rebuild: events applied per second', built.rate.toFixed(0)],
     ['rebuild: wall time (s)', built.seconds.toFixed(1)],
-    ['ceiling: kafkajs read only (events/s)', readRate.toFixed(0)],
+    ['rebuild: projector CPU µs per event', built.cpuMicros.toFixed(1)],
+    ['ceiling: kafkajs read only (events/s)', Number.isNaN(readRate) ? 'not measured' : readRate.toFixed(0)],
     ['ceiling: redis-benchmark EVALSHA (ops/s)', redisRate],
     ...(lat
       ? [

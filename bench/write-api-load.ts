@@ -5,7 +5,7 @@
  * straight to PgBouncer by pgbench, so the HTTP figures can be read against what the database alone does.
  *
  *   node bench/write-api-load.ts [--url http://127.0.0.1:23000] [--connections 16,50,1000] [--duration 20]
- *                                [--rates 1000,1500]
+ *                                [--rates 1000,1500] [--warmup 5]
  *
  * --rates adds an open-loop phase per rate (vegeta, `src/vegeta.ts`): sends leave on schedule at that rate whatever
  * the answers' latency, which is how "N requests/s with p99 under X" is measured; wrk's closed loop (each connection
@@ -23,6 +23,7 @@ import pg from 'pg';
 import { databaseEnv } from '@bgc/config/database';
 import { loadEnv } from '@bgc/config/env';
 import { infraEnv } from '@bgc/config/infra';
+import { cpuBetween, cpuByGroup, perUnit } from './src/process-cpu.ts';
 import { table } from './src/stats.ts';
 import { attack, vegetaBinary, writeTargets } from './src/vegeta.ts';
 
@@ -34,6 +35,7 @@ const { values: args } = parseArgs({
     users: { type: 'string', default: '200' },
     rooms: { type: 'string', default: '50' },
     rates: { type: 'string', default: '' },
+    warmup: { type: 'string', default: '5' },
   },
 });
 const infra = loadEnv(infraEnv);
@@ -186,6 +188,8 @@ for (const c of args.connections.split(',').filter(Boolean).map(Number)) {
   );
 }
 const openLoop: string[][] = [];
+/** per rate: milliseconds of CPU each process used per send */
+const cpuPerSend: string[] = [];
 if (args.rates) {
   const bin = vegetaBinary(log);
   const targets = path.join(os.tmpdir(), 'bgc-write-api-targets.jsonl');
@@ -202,8 +206,15 @@ if (args.rates) {
     }),
   );
   for (const rate of args.rates.split(',').map(Number)) {
+    // vegeta opens its connections and the API's pools fill during the warm-up, which is not measured
+    if (Number(args.warmup) > 0) {
+      log(`vegeta: warm-up, ${rate} requests/s for ${args.warmup} s`);
+      await attack(bin, targets, rate, Number(args.warmup));
+    }
     log(`vegeta: ${rate} requests/s for ${args.duration} s`);
+    const cpuBefore = cpuByGroup();
     const { result: r, peak } = await peakServerConnections(attack(bin, targets, rate, Number(args.duration)));
+    cpuPerSend.push(`- ${rate}/s: ${perUnit(cpuBetween(cpuBefore, cpuByGroup()), r.requests)}`);
     const ms = (ns: number) => (ns / 1e6).toFixed(1);
     openLoop.push([
       String(rate),
@@ -229,9 +240,13 @@ ${rows.join('\n')}
 
 ${
   openLoop.length > 0
-    ? `open loop (vegeta, ${args.duration} s per rate, ≤ 256 connections, 5 s timeout; latency from each request's scheduled start):
+    ? `open loop (vegeta, ${args.duration} s per rate after ${args.warmup} s of warm-up at it, ≤ 256 connections, 5 s timeout; latency from
+each request's scheduled start):
 
 ${table(['offered/s', 'achieved/s', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'success', 'peak server connections'], openLoop)}
+
+CPU per send (ms), by process, while each rate ran (from /proc; vegeta itself not counted):
+${cpuPerSend.join('\n')}
 
 `
     : ''

@@ -6,7 +6,8 @@
  */
 import type { Cursor, Page } from './cursor.ts';
 import { cursorMs, decodeCursor, FIRST_ASC, FIRST_DESC, toPage } from './cursor.ts';
-import type { FeedRow, FriendRow, MessageRow, PersonRow, Query, Queryable, ThreadRow } from './queries.ts';
+import type { FeedRow, FriendRow, MessageRow, PersonRow, ThreadRow } from './queries.ts';
+import { run, type Query, type Queryable } from './query.ts';
 import * as q from './queries.ts';
 
 const DAY = 86_400_000;
@@ -56,8 +57,8 @@ export async function history(
     on === 'room' ? [q.roomHistoryFirst, q.roomHistoryAfter] : [q.conversationHistoryFirst, q.conversationHistoryAfter];
   const rows = await windowed(HISTORY_WINDOWS, upper, limit + 1, (since) =>
     cursor
-      ? q.run(db, after, [id, cursor.t, cursor.id, limit + 1, since])
-      : q.run(db, first, [id, limit + 1, since, new Date(upper)]),
+      ? run(db, after, [id, cursor.t, cursor.id, limit + 1, since])
+      : run(db, first, [id, limit + 1, since, new Date(upper)]),
   );
   return toPage(rows, limit, timeKey);
 }
@@ -69,7 +70,7 @@ export async function homeFeed(db: Queryable, userId: string, opts: PageOptions 
     ? decodeCursor(opts.cursor, 'time')
     : { t: new Date((opts.now ?? new Date()).getTime() + CLOCK_SKEW_MS).toISOString(), id: FIRST_DESC.id };
   const rows = await windowed(FEED_WINDOWS, cursorMs(cursor), limit + 1, (since) =>
-    q.run(db, q.homeFeedPage, [userId, cursor.t, cursor.id, limit + 1, since]),
+    run(db, q.homeFeedPage, [userId, cursor.t, cursor.id, limit + 1, since]),
   );
   return toPage(rows, limit, timeKey);
 }
@@ -77,7 +78,7 @@ export async function homeFeed(db: Queryable, userId: string, opts: PageOptions 
 export async function friends(db: Queryable, userId: string, opts: PageOptions = {}): Promise<Page<FriendRow>> {
   const limit = limitOf(opts);
   const c = opts.cursor ? decodeCursor(opts.cursor, 'time') : FIRST_DESC;
-  return toPage(await q.run(db, q.friendsPage, [userId, c.t, c.id, limit + 1]), limit, timeKey);
+  return toPage(await run(db, q.friendsPage, [userId, c.t, c.id, limit + 1]), limit, timeKey);
 }
 
 export async function forumCategory(
@@ -87,7 +88,7 @@ export async function forumCategory(
 ): Promise<Page<ThreadRow>> {
   const limit = limitOf(opts);
   const c = opts.cursor ? decodeCursor(opts.cursor, 'time') : FIRST_DESC;
-  return toPage(await q.run(db, q.forumCategoryPage, [categoryId, c.t, c.id, limit + 1]), limit, timeKey);
+  return toPage(await run(db, q.forumCategoryPage, [categoryId, c.t, c.id, limit + 1]), limit, timeKey);
 }
 
 const textKey = (r: PersonRow): Cursor => ({ t: r.cursor_t, id: r.id });
@@ -95,7 +96,7 @@ const textKey = (r: PersonRow): Cursor => ({ t: r.cursor_t, id: r.id });
 export async function peopleByInterest(db: Queryable, interest: string, opts: PageOptions = {}) {
   const limit = limitOf(opts);
   const c = opts.cursor ? decodeCursor(opts.cursor, 'text') : FIRST_ASC;
-  const rows = await q.run(db, q.searchByInterest, [JSON.stringify([interest]), c.id, limit + 1]);
+  const rows = await run(db, q.searchByInterest, [JSON.stringify([interest]), c.id, limit + 1]);
   return toPage(rows, limit, textKey);
 }
 
@@ -104,15 +105,15 @@ export async function peopleByPlace(db: Queryable, state: string, city: string |
   const c = opts.cursor ? decodeCursor(opts.cursor, 'text') : FIRST_ASC;
   const rows =
     city === null
-      ? await q.run(db, q.searchByState, [state, c.t, c.id, limit + 1])
-      : await q.run(db, q.searchByCity, [state, city, c.id, limit + 1]);
+      ? await run(db, q.searchByState, [state, c.t, c.id, limit + 1])
+      : await run(db, q.searchByCity, [state, city, c.id, limit + 1]);
   return toPage(rows, limit, textKey);
 }
 
 export async function peopleByNamePrefix(db: Queryable, prefix: string, opts: PageOptions = {}) {
   const limit = limitOf(opts);
   const c = opts.cursor ? decodeCursor(opts.cursor, 'text') : FIRST_ASC;
-  return toPage(await q.run(db, q.searchByNamePrefix, [prefix, c.t, c.id, limit + 1]), limit, textKey);
+  return toPage(await run(db, q.searchByNamePrefix, [prefix, c.t, c.id, limit + 1]), limit, textKey);
 }
 
 /**

@@ -3,7 +3,7 @@
  * partitioned parents, and how many leaf partitions survive pruning. The plan test checks the expectations of
  * queries.ts with it; the benchmarks print it.
  */
-import type { PlanExpectation, Query, Queryable } from './queries.ts';
+import type { PlanExpectation, Query, Queryable } from './query.ts';
 
 export interface ScanFacts {
   node: string;
@@ -131,6 +131,10 @@ export function partitionsKept(facts: PlanFacts, table: string): { total: number
  */
 export function planProblems(facts: PlanFacts, expected: PlanExpectation, largeRows: number): string[] {
   const problems: string[] = [];
+  for (const group of expected.anyOf ?? []) {
+    if (!group.some((index) => facts.indexes.has(index)))
+      problems.push(`uses none of ${group.join(', ')} (uses ${[...facts.indexes].join(', ') || 'no index'})`);
+  }
   for (const index of expected.indexes) {
     if (!facts.indexes.has(index))
       problems.push(`does not use ${index} (uses ${[...facts.indexes].join(', ') || 'no index'})`);

@@ -12,7 +12,10 @@ import { makeWorld } from '../../../bench/src/world.ts';
 import { decodeCursor } from './cursor.ts';
 import { estimateTableRows, estimateTotal, friends, history, homeFeed, peopleByNamePrefix } from './page.ts';
 import { explain, partitionsKept, planProblems } from './plan.ts';
-import { estimates, productionQueries, roomHistoryOffset, run } from './queries.ts';
+import { accessQueries } from './access.ts';
+import { peopleQueries } from './people.ts';
+import { estimates, productionQueries, roomHistoryOffset } from './queries.ts';
+import { run } from './query.ts';
 import { pickSamples, sampleParams, type Samples } from './samples.ts';
 
 /** Tens of thousands of users, a quarter of a million messages: indexes win, and it loads in ~20 s. */
@@ -46,8 +49,9 @@ afterAll(async () => {
 describe('production query plans', () => {
   const params = () => sampleParams(samples);
 
-  test.each(Object.keys(productionQueries) as (keyof typeof productionQueries)[])('%s', async (name) => {
-    const q = productionQueries[name];
+  const all = { ...productionQueries, ...peopleQueries, ...accessQueries };
+  test.each(Object.keys(all) as (keyof typeof all)[])('%s', async (name) => {
+    const q = all[name];
     const facts = await explain(db, q.text, params()[name], { analyze: true });
     expect(planProblems(facts, q.plan, LARGE_ROWS), JSON.stringify(facts.json)).toEqual([]);
   });

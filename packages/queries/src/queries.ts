@@ -19,45 +19,7 @@
  *   parameters, which pruning and the LIKE prefix need. A named prepared statement may switch to a generic plan
  *   after five runs, and PgBouncer's transaction pooling does not keep prepared statements anyway.
  */
-import type pg from 'pg';
-
-export interface PlanExpectation {
-  /** Every one of these indexes must appear in the plan (an index of a partition counts as its parent's). */
-  indexes: readonly string[];
-  /** Partitioned tables: the most leaf partitions the plan may keep after pruning. */
-  partitions?: readonly { table: string; max: number; perListPartition?: boolean }[];
-}
-
-export interface Query<P extends readonly unknown[], R> {
-  readonly name: string;
-  readonly text: string;
-  readonly plan: PlanExpectation;
-  /** Type carriers only (never set): the parameter tuple and the row. */
-  readonly params?: P;
-  readonly row?: R;
-}
-
-const query = <P extends readonly unknown[], R>(name: string, plan: PlanExpectation, text: string): Query<P, R> => ({
-  name,
-  plan,
-  text: text.trim(),
-});
-
-export type Queryable = Pick<pg.ClientBase, 'query'>;
-
-export async function run<P extends readonly unknown[], R extends pg.QueryResultRow>(
-  db: Queryable,
-  q: Query<P, R>,
-  params: P,
-): Promise<R[]> {
-  return (await db.query<R>({ text: q.text, values: [...params] })).rows;
-}
-
-/** A uuid, and a timestamp as ISO-8601 text (a cursor's `t`, 'infinity', '-infinity') or a Date. */
-type Uuid = string;
-type Time = string | Date;
-
-const cursorT = (col: string) => `to_char(${col} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
+import { cursorT, query, type PlanExpectation, type Time, type Uuid } from './query.ts';
 
 export interface MessageRow {
   id: Uuid;
@@ -459,6 +421,21 @@ export const estimates = {
     'estimate_interest_profiles',
     { indexes: [] },
     'SELECT 1 FROM profiles WHERE interests @> $1::jsonb',
+  ),
+  stateProfiles: query<[state: string], never>(
+    'estimate_state_profiles',
+    { indexes: [] },
+    'SELECT 1 FROM profiles WHERE location_state = $1',
+  ),
+  cityProfiles: query<[state: string, city: string], never>(
+    'estimate_city_profiles',
+    { indexes: [] },
+    'SELECT 1 FROM profiles WHERE location_state = $1 AND location_city = $2',
+  ),
+  namePrefix: query<[prefix: string], never>(
+    'estimate_name_prefix',
+    { indexes: [] },
+    `SELECT 1 FROM users WHERE lower(name) LIKE replace(replace(replace(lower($1::text), '\\', '\\\\'), '%', '\\%'), '_', '\\_') || '%'`,
   ),
 };
 

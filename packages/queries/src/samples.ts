@@ -5,7 +5,12 @@
  * Used by the plan test and the benchmarks; these scans are for picking, never per request.
  */
 import { FIRST_ASC, FIRST_DESC } from './cursor.ts';
-import type { productionQueries as q, Queryable } from './queries.ts';
+import type { accessQueries } from './access.ts';
+import type { peopleQueries } from './people.ts';
+import type { productionQueries } from './queries.ts';
+import type { Queryable } from './query.ts';
+
+type AllQueries = typeof productionQueries & typeof peopleQueries & typeof accessQueries;
 
 export interface Samples {
   now: Date;
@@ -97,7 +102,7 @@ export async function pickSamples(db: Queryable): Promise<Samples> {
 const DAY = 86_400_000;
 const ago = (s: Samples, days: number) => new Date(s.now.getTime() - days * DAY);
 
-/** Parameters for each production query, as page.ts would pass them for a first or a recent page. */
+/** Parameters for each production query (queries.ts, people.ts, access.ts), as the read API passes them for a first or a recent page. */
 export function sampleParams(s: Samples) {
   const limit = 51;
   const until = new Date(s.now.getTime() + 60_000);
@@ -128,5 +133,13 @@ export function sampleParams(s: Samples) {
     forumCategoryPage: [s.categoryId, FIRST_DESC.t, FIRST_DESC.id, limit],
     roomTopSenders: [s.roomId, ago(s, 7), s.now, 20],
     trendingThreads: [ago(s, 7), s.now, 5],
-  } satisfies { [K in keyof typeof q]: NonNullable<(typeof q)[K]['params']> };
+    followersPage: [s.userId, FIRST_DESC.t, FIRST_DESC.id, limit],
+    followingPage: [s.userId, FIRST_DESC.t, FIRST_DESC.id, limit],
+    profileDocument: [s.userId],
+    relationCounts: [s.userId],
+    blockedBy: [s.userId],
+    roomMembership: [s.roomId, s.userId],
+    conversationMembership: [s.conversationId, s.userId],
+    categoryExists: [s.categoryId],
+  } satisfies { [K in keyof AllQueries]: NonNullable<AllQueries[K]['params']> };
 }

@@ -4,7 +4,7 @@
  * that timestamps rendered as text (the documents a fill writes to Redis) read as the CDC events do.
  */
 import pg from 'pg';
-import type { Queryable } from '@bgc/queries/queries';
+import type { Queryable } from '@bgc/queries/query';
 import type { Metrics } from './metrics.ts';
 import type { ReplicaPosition } from './replica-position.ts';
 

@@ -7,7 +7,7 @@
 import type { Cursor, CursorKind, Page } from '@bgc/queries/cursor';
 import { CursorError, decodeCursor, encodeCursor } from '@bgc/queries/cursor';
 import { estimateTotal } from '@bgc/queries/page';
-import type { Query, Queryable } from '@bgc/queries/queries';
+import type { Query, Queryable } from '@bgc/queries/query';
 import { ApiError } from '@bgc/http-api/api-error';
 import type { ReadContext } from './read-context.ts';
 import type { Services } from './services.ts';

@@ -13,10 +13,10 @@ import type { L1Cache } from '@bgc/cache/l1-cache';
 import type { ScriptedRedis } from '@bgc/cache/scripts';
 import { scriptedPipeline } from '@bgc/cache/scripts';
 import { rowVersion } from '@bgc/cache/versions';
-import { run } from '@bgc/queries/queries';
+import { profileDocument } from '@bgc/queries/people';
+import { run } from '@bgc/queries/query';
 import type { CacheOutcome } from './metrics.ts';
 import type { CacheStatus, ReadContext } from './read-context.ts';
-import { profileDocument } from './sql.ts';
 
 export type Row = Record<string, unknown>;
 

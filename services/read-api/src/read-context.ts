@@ -2,7 +2,7 @@
  * One request's view of where to read: who asks, the Commit-LSN it carries (its own write it must see), and the
  * database chosen for it, at most once and only when something has to be read from the database.
  */
-import type { Queryable } from '@bgc/queries/queries';
+import type { Queryable } from '@bgc/queries/query';
 import type { Routing, Target } from './db.ts';
 
 /** What the `Cache` answer header says about the resource: l1, hit (Redis), miss (filled), bypass (not asked). */

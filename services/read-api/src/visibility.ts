@@ -8,12 +8,13 @@
 import type { CacheAside } from '@bgc/cache/cache-aside';
 import type { Keyspace } from '@bgc/cache/keys';
 import type { Redis } from 'ioredis';
-import { run } from '@bgc/queries/queries';
+import { conversationMembership, roomMembership } from '@bgc/queries/access';
+import type { CountsRow } from '@bgc/queries/people';
+import { blockedBy, relationCounts } from '@bgc/queries/people';
+import { run } from '@bgc/queries/query';
 import type { AsideKeys } from './cache-keys.ts';
 import { forbidden, notFound } from '@bgc/http-api/api-error';
 import type { ReadContext } from './read-context.ts';
-import type { CountsRow } from './sql.ts';
-import { blockedBy, conversationMembership, relationCounts, roomMembership } from './sql.ts';
 
 /** `<sequence, 30 digits>|<value>` present, `<sequence>-` removed (`@bgc/cache/scripts`, SET_MEMBER). */
 const isPresent = (stored: string | null) => stored !== null && stored.charAt(30) === '|';

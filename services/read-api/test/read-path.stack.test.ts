@@ -76,6 +76,7 @@ describe('read-api: writes through the write API are read back from Redis', () =
     const room = await api.post<{ id: string }>('/v1/rooms', { name: 'lobby' }, { token: ann.token });
     expect((await api.post(`/v1/rooms/${room.body.id}/join`, {}, { token: bob.token })).status).toBe(200);
     const sent: string[] = [];
+    let lastLsn = '';
     // the newest message's trace is followed below, from the HTTP request to the projector
     const traceId = crypto.randomBytes(16).toString('hex');
     for (let i = 0; i < 5; i++) {
@@ -87,6 +88,7 @@ describe('read-api: writes through the write API are read back from Redis', () =
         { token: who.token, ...(i === 4 ? { headers: { traceparent } } : {}) },
       );
       sent.push(r.body.id);
+      lastLsn = r.headers.get('commit-lsn') ?? '';
     }
     await eventually('the recent list', async () =>
       (await redis.zcard(ks.roomRecent(room.body.id))) === 5 ? true : undefined,
@@ -111,6 +113,11 @@ describe('read-api: writes through the write API are read back from Redis', () =
       { timeoutMs: 30_000 },
     );
     expect([...services].sort()).toEqual(expect.arrayContaining(['cache-projector', 'cdc', 'write-api']));
+    // Redis having the messages says nothing of the replica (it may lag behind the projector on a busy machine)
+    await eventually('the sends replayed on the replica', async () => {
+      const r = await replica.query<{ ok: boolean }>('SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn AS ok', [lastLsn]);
+      return r.rows[0]?.ok ? true : undefined;
+    });
     const second = await read.get<Page<Message>>(
       `/v1/rooms/${room.body.id}/messages?limit=3&cursor=${first.body.next}`,
       { token: bob.token },

@@ -2,12 +2,13 @@
 import { z } from 'zod';
 import { forumCategory } from '@bgc/queries/page';
 import type { ThreadRow } from '@bgc/queries/queries';
-import { estimates, run } from '@bgc/queries/queries';
+import { categoryExists } from '@bgc/queries/access';
+import { estimates } from '@bgc/queries/queries';
+import { run } from '@bgc/queries/query';
 import { notFound } from '@bgc/http-api/api-error';
 import type { AnyRoute } from '../http.ts';
 import { pageQuery, route, uuid } from '../http.ts';
 import { checkCursor, estimated, firstPage, iso, pageBody } from '../pages.ts';
-import { categoryExists } from '../sql.ts';
 
 const presentThread = (t: ThreadRow) => ({
   id: t.id,

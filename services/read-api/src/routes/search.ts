@@ -5,13 +5,13 @@
 import { z } from 'zod';
 import type { Page } from '@bgc/queries/cursor';
 import { peopleByInterest, peopleByNamePrefix, peopleByPlace } from '@bgc/queries/page';
-import type { PersonRow, Queryable } from '@bgc/queries/queries';
-import { estimates as queryEstimates } from '@bgc/queries/queries';
+import type { PersonRow } from '@bgc/queries/queries';
+import { estimates } from '@bgc/queries/queries';
+import type { Queryable } from '@bgc/queries/query';
 import { ApiError } from '@bgc/http-api/api-error';
 import type { AnyRoute } from '../http.ts';
 import { pageQuery, route } from '../http.ts';
 import { checkCursor, estimated, firstPage, pageBody } from '../pages.ts';
-import { estimates } from '../sql.ts';
 
 const text = (max: number) => z.string().trim().min(1).max(max);
 
@@ -49,7 +49,7 @@ function modeOf(q: SearchQuery): Mode {
       name: 'interest',
       value: interest,
       pageOf: (db, cursor, limit) => peopleByInterest(db, interest, { cursor, limit }),
-      estimate: (s, r) => estimated(s, r, queryEstimates.interestProfiles, [JSON.stringify([interest])] as [string]),
+      estimate: (s, r) => estimated(s, r, estimates.interestProfiles, [JSON.stringify([interest])] as [string]),
     };
   }
   if (q.state !== undefined) {

@@ -3,8 +3,11 @@ import { z } from 'zod';
 import type { Page } from '@bgc/queries/cursor';
 import { decodeCursor, FIRST_DESC, toPage } from '@bgc/queries/cursor';
 import { friends } from '@bgc/queries/page';
-import type { FriendRow, Queryable } from '@bgc/queries/queries';
-import { run } from '@bgc/queries/queries';
+import type { CountsRow } from '@bgc/queries/people';
+import { followersPage, followingPage } from '@bgc/queries/people';
+import type { FriendRow } from '@bgc/queries/queries';
+import type { Queryable } from '@bgc/queries/query';
+import { run } from '@bgc/queries/query';
 import { notFound } from '@bgc/http-api/api-error';
 import type { AnyRoute } from '../http.ts';
 import { pageQuery, route, uuid } from '../http.ts';
@@ -12,8 +15,6 @@ import { checkCursor, firstPage, pageBody } from '../pages.ts';
 import type { ProfileDocument } from '../profiles.ts';
 import type { ReadContext } from '../read-context.ts';
 import type { Services } from '../services.ts';
-import type { CountsRow } from '../sql.ts';
-import { followersPage, followingPage } from '../sql.ts';
 
 const userParams = z.strictObject({ userId: uuid('userId') });
 

@@ -1,21 +1,10 @@
 /**
- * The read API's own SQL, for what `@bgc/queries` does not have yet: followers and following pages (the same
- * keyset shape as its friendsPage), the profile document a fill writes to Redis (rows with their versions, in the
- * CDC events' JSON), counts, blocks, memberships, and the estimate queries of the lists it pages. They belong in
- * `@bgc/queries` with plan tests; kept here until they move.
+ * Users and their relationships as the read API reads them: followers and following pages (the keyset shape of
+ * queries.ts's friendsPage), the profile document a cache fill writes to Redis (rows with their versions, in the
+ * CDC events' JSON), the counts a profile shows, and whom a user blocks.
  */
-import type { FriendRow, PlanExpectation, Query } from '@bgc/queries/queries';
-
-const query = <P extends readonly unknown[], R>(name: string, plan: PlanExpectation, text: string): Query<P, R> => ({
-  name,
-  plan,
-  text: text.trim(),
-});
-
-const cursorT = (col: string) => `to_char(${col} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
-
-type Uuid = string;
-type Time = string | Date;
+import type { FriendRow } from './queries.ts';
+import { cursorT, query, type Time, type Uuid } from './query.ts';
 
 /** Accounts following a user, newest follow first. relationships_to_user_idx (to_user_id, type, status). */
 export const followersPage = query<[userId: Uuid, cursorT: Time, cursorId: Uuid, limit: number], FriendRow>(
@@ -86,42 +75,5 @@ export const blockedBy = query<[userId: Uuid], { id: Uuid }>(
   `SELECT to_user_id AS id FROM relationships WHERE from_user_id = $1 AND type = 'BLOCK'`,
 );
 
-/** Whether a user is a member of a room (and whether the room exists). room_members_pkey, chat_rooms_pkey. */
-export const roomMembership = query<[roomId: Uuid, userId: Uuid], { exists: boolean; member: boolean }>(
-  'room_membership',
-  { indexes: ['room_members_pkey', 'chat_rooms_pkey'] },
-  `SELECT EXISTS (SELECT 1 FROM chat_rooms WHERE id = $1) AS exists,
-          EXISTS (SELECT 1 FROM room_members WHERE room_id = $1 AND user_id = $2) AS member`,
-);
-
-export const conversationMembership = query<[conversationId: Uuid, userId: Uuid], { exists: boolean; member: boolean }>(
-  'conversation_membership',
-  { indexes: ['conversation_participants_pkey', 'conversations_pkey'] },
-  `SELECT EXISTS (SELECT 1 FROM conversations WHERE id = $1) AS exists,
-          EXISTS (SELECT 1 FROM conversation_participants WHERE conversation_id = $1 AND user_id = $2) AS member`,
-);
-
-export const categoryExists = query<[categoryId: Uuid], { exists: boolean }>(
-  'category_exists',
-  { indexes: ['forum_categories_pkey'] },
-  `SELECT EXISTS (SELECT 1 FROM forum_categories WHERE id = $1) AS exists`,
-);
-
-/** Planner estimates (EXPLAIN only) for "about N" of the searches `@bgc/queries` has no estimate for. */
-export const estimates = {
-  stateProfiles: query<[state: string], never>(
-    'estimate_state_profiles',
-    { indexes: [] },
-    'SELECT 1 FROM profiles WHERE location_state = $1',
-  ),
-  cityProfiles: query<[state: string, city: string], never>(
-    'estimate_city_profiles',
-    { indexes: [] },
-    'SELECT 1 FROM profiles WHERE location_state = $1 AND location_city = $2',
-  ),
-  namePrefix: query<[prefix: string], never>(
-    'estimate_name_prefix',
-    { indexes: [] },
-    `SELECT 1 FROM users WHERE lower(name) LIKE replace(replace(replace(lower($1::text), '\\', '\\\\'), '%', '\\%'), '_', '\\_') || '%'`,
-  ),
-};
+/** Every query of this module, for the plan test. */
+export const peopleQueries = { followersPage, followingPage, profileDocument, relationCounts, blockedBy } as const;

@@ -1,0 +1,66 @@
+/**
+ * CPU time of every process on the machine, grouped by what it is (a service, Kafka, Postgres backends, …), so a
+ * benchmark can say where the cores went during a phase: "the write API took 1.2 ms of CPU per request, Kafka 0.4".
+ * Read from /proc (user + system clock ticks); a process that ends during the phase loses its share, so load
+ * generators that exit (vegeta) are measured by their caller if at all.
+ */
+import fs from 'node:fs';
+
+const TICKS_PER_SECOND = 100;
+
+/** What a process is, from its command line: our services by name, the stack's daemons by program. */
+function groupOf(rawCmdline: string, comm: string): string {
+  const [program = '', script = ''] = rawCmdline.split('\0');
+  const cmdline = rawCmdline.replaceAll('\0', ' ');
+  const service = /services\/([\w-]+)\/src\//.exec(cmdline);
+  if (service?.[1]) return service[1];
+  if (cmdline.startsWith('postgres: ')) {
+    if (cmdline.includes('walsender')) return 'postgres wal senders';
+    if (/checkpointer|background writer|walwriter|autovacuum|startup|walreceiver|logical replication/.test(cmdline)) {
+      return 'postgres background';
+    }
+    return 'postgres backends';
+  }
+  if (cmdline.includes('kafka.Kafka') || (comm === 'java' && cmdline.includes('kafka'))) return 'kafka';
+  const name = program.split('/').pop() || comm;
+  if (name === 'postgres') return 'postgres background';
+  if (name === 'node' && script) return `node ${script.split('/').pop() ?? ''}`;
+  if (comm.startsWith('kworker') || comm.startsWith('ksoftirqd')) return 'kernel threads';
+  return name;
+}
+
+/** CPU seconds used so far by each group of live processes. */
+export function cpuByGroup(): Map<string, number> {
+  const totals = new Map<string, number>();
+  for (const pid of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const close = stat.lastIndexOf(')');
+      const comm = stat.slice(stat.indexOf('(') + 1, close);
+      const fields = stat.slice(close + 2).split(' ');
+      const ticks = Number(fields[11]) + Number(fields[12]);
+      if (!ticks) continue;
+      const group = groupOf(fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8'), comm);
+      totals.set(group, (totals.get(group) ?? 0) + ticks / TICKS_PER_SECOND);
+    } catch {
+      // the process ended while we read it
+    }
+  }
+  return totals;
+}
+
+/** CPU seconds each group used between two snapshots, largest first (groups that used nothing are left out). */
+export function cpuBetween(before: Map<string, number>, after: Map<string, number>): [string, number][] {
+  return [...after]
+    .map(([group, seconds]): [string, number] => [group, seconds - (before.get(group) ?? 0)])
+    .filter(([, seconds]) => seconds > 0)
+    .sort((a, b) => b[1] - a[1]);
+}
+
+/** "write-api 1.21, kafka 0.40, …": milliseconds of CPU per unit of work for the top groups. */
+export function perUnit(used: [string, number][], units: number, top = 8): string {
+  const shown = used.slice(0, top).map(([group, s]) => `${group} ${((s * 1000) / units).toFixed(2)}`);
+  const total = used.reduce((sum, [, s]) => sum + s, 0);
+  return `${shown.join(', ')}; all processes ${((total * 1000) / units).toFixed(2)}`;
+}
