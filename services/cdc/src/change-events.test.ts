@@ -1,8 +1,8 @@
 import type { Pgoutput } from 'pg-logical-replication';
 import { describe, expect, test } from 'vitest';
-import type { ChangeEvent, Source, TransactionEvent } from '@bgc/events/envelope';
+import type { ChangeEvent, Row, Source, TransactionEvent } from '@bgc/events/envelope';
 import { compareSequence, UNAVAILABLE } from '@bgc/events/envelope';
-import { ChangeEventBuilder } from './change-events.ts';
+import { ChangeEventBuilder, snapshotKey } from './change-events.ts';
 
 const relation = (name: string, columns: string[], replicaIdentity: 'default' | 'full'): Pgoutput.MessageRelation => ({
   tag: 'relation',
@@ -205,5 +205,39 @@ describe('change events from pgoutput messages', () => {
       transaction: null,
     };
     expect(read.value).toBe(JSON.stringify(expectedRead));
+  });
+
+  test('record keys are the primary key as JSON, as snapshotKey makes them, for any key shape', () => {
+    const keys: [string, string[]][] = [
+      ['single', ['id']],
+      ['pair', ['user_id', 'created_at']],
+      ['odd names', ['a"b', 'ü ✓', 'x\ny']],
+      // an index-like name comes first in an object whatever its place in the key
+      ['index-like', ['name', '1']],
+    ];
+    const b = new ChangeEventBuilder({
+      topicPrefix: 'bgc',
+      database: 'bgc',
+      connectorVersion: 'test',
+      primaryKeys: new Map(keys.map(([table, pk]) => [`public.${table}`, pk])),
+      now: () => 42,
+    });
+    b.handle('0/700', begin(15, '1/20'));
+    const values: unknown[] = [0, -1.5, 2 ** 60, 'q"1', 'line\nbreak ✓', true, null, undefined, { nested: [1, 'x'] }];
+    let n = 0;
+    for (const [table, pk] of keys) {
+      const rel = relation(table, [...pk, 'extra'], 'default');
+      for (const value of values) {
+        const row: Row = Object.fromEntries([
+          ...pk.map((c, i): [string, unknown] => [c, i === 0 ? value : `${c}-${n}`]),
+          ['extra', 'e'],
+        ]);
+        const records = b.handle('0/708', { tag: 'insert', relation: rel, new: row }).records;
+        const created = records[records.length - 1];
+        expect(created?.key).toBe(snapshotKey(pk, row));
+        n += 1;
+      }
+    }
+    expect(n).toBe(keys.length * values.length);
   });
 });

@@ -14,6 +14,8 @@ export const TRACEPARENT_PREFIX = 'otel.traceparent';
 
 export interface OutRecord {
   topic: string;
+  /** the table's name (`transaction` for the transaction topic), as the topic's last part */
+  table: string;
   key: string;
   value: string | null;
   /** the transaction the record belongs to */
@@ -44,15 +46,36 @@ export interface OpenTransaction {
   commitTimeMs: number;
   /** events so far (the index of the next one is this + 1) */
   events: number;
-  perTable: Map<string, number>;
+  /** per `schema.table`, in order of first event: its count and its `source` fragments */
+  perTable: Map<string, TableInTransaction>;
   /** the segment new events join */
   segment: TraceSegment;
   /** `<txId>:<commit LSN>`, the events' `transaction.id` */
   id: string;
-  /** JSON fragments of `source` that are the same for every event of a table in this transaction */
-  sourceParts: Map<string, { stream: string; snapshot: string; table: string }>;
   /** changes (not snapshot reads): only these get BEGIN/END on the transaction topic */
   changes: number;
+}
+
+/**
+ * A table's events in a transaction so far, and the JSON fragments of `source` that are the same for all of them:
+ * `source` up to the event's index in `sequence`, for a change and for a snapshot read, and what follows the index
+ * up to `lsn`.
+ */
+export interface TableInTransaction {
+  events: number;
+  streamHead: string;
+  snapshotHead: string;
+  tail: string;
+}
+
+/** What every event of a relation shares, worked out once per Relation message (a schema change sends a new one). */
+interface RelationInfo {
+  topic: string;
+  /** `schema.table` */
+  collection: string;
+  primaryKey: readonly string[];
+  /** the record key (the primary key as JSON) of a row */
+  keyOf: (row: Row) => string;
 }
 
 export interface CommittedTransaction {
@@ -97,7 +120,6 @@ export class ChangeEventBuilder {
           perTable: new Map(),
           segment: { traceparent: undefined, events: 0, firstTable: undefined },
           id: `${msg.xid}:${commitLsnDecimal}`,
-          sourceParts: new Map(),
           changes: 0,
         };
         return { records: [] };
@@ -136,7 +158,7 @@ export class ChangeEventBuilder {
 
   #update(lsn: string, msg: Pgoutput.MessageUpdate): OutRecord[] {
     const oldRow = msg.old ?? msg.key;
-    const pk = this.#primaryKey(msg.relation);
+    const pk = this.#relationInfo(msg.relation).primaryKey;
     if (oldRow && pk.some((c) => oldRow[c] !== undefined && !sameValue(oldRow[c], msg.new[c]))) {
       // the key changed: consumers of the old key see it deleted (and compacted away), the new key created
       return [...this.#row(lsn, msg.relation, 'd', oldRow, null), ...this.#row(lsn, msg.relation, 'c', null, msg.new)];
@@ -151,9 +173,10 @@ export class ChangeEventBuilder {
       records.push(this.#boundary(txn, 'BEGIN'));
     }
     txn.changes += 1;
-    const { source, perTable } = this.#count(txn, rel.schema, rel.name, lsnToNumber(lsn));
-    const topic = tableTopic(this.#opts.topicPrefix, rel.schema, rel.name);
-    const key = JSON.stringify(this.#keyOf(rel, (after ?? before) as Row));
+    const info = this.#relationInfo(rel);
+    const { source, perTable } = this.#count(txn, info.collection, rel.schema, rel.name, lsnToNumber(lsn));
+    const { topic } = info;
+    const key = info.keyOf((after ?? before) as Row);
     const value = eventJson(
       before ? JSON.stringify(complete(rel, before, op === 'd' ? 'key-only' : 'full')) : 'null',
       after ? JSON.stringify(complete(rel, after, 'full')) : 'null',
@@ -163,9 +186,10 @@ export class ChangeEventBuilder {
       `{"id":"${txn.id}","total_order":${txn.events},"data_collection_order":${perTable}}`,
     );
     const { segment } = txn;
-    records.push({ topic, key, value, txn, segment });
+    const table = rel.name;
+    records.push({ topic, table, key, value, txn, segment });
     // compaction removes the key once it sees a null value
-    if (op === 'd') records.push({ topic, key, value: null, txn, segment });
+    if (op === 'd') records.push({ topic, table, key, value: null, txn, segment });
     return records;
   }
 
@@ -175,9 +199,10 @@ export class ChangeEventBuilder {
    */
   snapshotRead(schema: string, table: string, primaryKey: readonly string[], row: Row): OutRecord {
     const txn = this.#requireTxn('snapshot read');
-    const { source } = this.#count(txn, schema, table, null);
+    const { source } = this.#count(txn, `${schema}.${table}`, schema, table, null);
     return {
       topic: tableTopic(this.#opts.topicPrefix, schema, table),
+      table,
       key: snapshotKey(primaryKey, row),
       value: eventJson('null', JSON.stringify(row), source, 'r', this.#now(), 'null'),
       txn,
@@ -190,15 +215,13 @@ export class ChangeEventBuilder {
    * JSON, from fragments made once per table and transaction (serializing the whole object for every event was a
    * sixth of this service's CPU at full speed). Fields and their order are `Source`'s, as Debezium writes them.
    */
-  #count(txn: OpenTransaction, schema: string, table: string, lsn: number | null) {
+  #count(txn: OpenTransaction, collection: string, schema: string, table: string, lsn: number | null) {
     txn.events += 1;
     txn.segment.events += 1;
     txn.segment.firstTable ??= table;
-    const collection = `${schema}.${table}`;
-    const perTable = (txn.perTable.get(collection) ?? 0) + 1;
-    txn.perTable.set(collection, perTable);
-    let parts = txn.sourceParts.get(collection);
-    if (!parts) {
+    let counts = txn.perTable.get(collection);
+    if (!counts) {
+      // sequence: encodeSequence(), without BigInt per event
       const head = (snapshot: Source['snapshot']) =>
         JSON.stringify({
           version: this.#opts.connectorVersion,
@@ -208,19 +231,21 @@ export class ChangeEventBuilder {
           // a change has a WAL position of its own; a snapshot read has none
           snapshot,
           db: this.#opts.database,
-        }).slice(0, -1);
-      parts = {
-        stream: head('false'),
-        snapshot: head('true'),
-        table: `${JSON.stringify({ schema, table, txId: txn.xid }).slice(1, -1)}`,
+        }).slice(0, -1) + `,"sequence":"[\\"${txn.commitLsnDecimal}\\",\\"`;
+      counts = {
+        events: 0,
+        streamHead: head('false'),
+        snapshotHead: head('true'),
+        tail: `\\"]",${JSON.stringify({ schema, table, txId: txn.xid }).slice(1, -1)},"lsn":`,
       };
-      txn.sourceParts.set(collection, parts);
+      txn.perTable.set(collection, counts);
     }
-    // sequence: encodeSequence(), without BigInt per event
+    counts.events += 1;
     const source =
-      `${lsn === null ? parts.snapshot : parts.stream},"sequence":"[\\"${txn.commitLsnDecimal}\\",\\"${txn.events}\\"]",` +
-      `${parts.table},"lsn":${lsn === null ? 'null' : lsn},"xmin":null}`;
-    return { source, perTable };
+      lsn === null
+        ? `${counts.snapshotHead}${txn.events}${counts.tail}null,"xmin":null}`
+        : `${counts.streamHead}${txn.events}${counts.tail}${lsn},"xmin":null}`;
+    return { source, perTable: counts.events };
   }
 
   #boundary(txn: OpenTransaction, status: 'BEGIN' | 'END'): OutRecord {
@@ -230,12 +255,13 @@ export class ChangeEventBuilder {
       event_count: status === 'END' ? txn.events : null,
       data_collections:
         status === 'END'
-          ? [...txn.perTable].map(([data_collection, event_count]) => ({ data_collection, event_count }))
+          ? [...txn.perTable].map(([data_collection, { events }]) => ({ data_collection, event_count: events }))
           : null,
       ts_ms: txn.commitTimeMs,
     };
     return {
       topic: transactionTopic(this.#opts.topicPrefix),
+      table: 'transaction',
       key: JSON.stringify({ id: txn.id }),
       value: JSON.stringify(event),
       txn,
@@ -243,15 +269,28 @@ export class ChangeEventBuilder {
     };
   }
 
+  // the parser makes a new relation object for every Relation message, so an object is one version of a table
+  readonly #relations = new WeakMap<Pgoutput.MessageRelation, RelationInfo>();
+  #relationInfo(rel: Pgoutput.MessageRelation): RelationInfo {
+    let info = this.#relations.get(rel);
+    if (!info) {
+      const primaryKey = this.#primaryKey(rel);
+      info = {
+        topic: tableTopic(this.#opts.topicPrefix, rel.schema, rel.name),
+        collection: `${rel.schema}.${rel.name}`,
+        primaryKey,
+        keyOf: keyWriter(primaryKey),
+      };
+      this.#relations.set(rel, info);
+    }
+    return info;
+  }
+
   #primaryKey(rel: Pgoutput.MessageRelation): readonly string[] {
     const pk = this.#opts.primaryKeys.get(`${rel.schema}.${rel.name}`);
     if (pk && pk.length > 0) return pk;
     if (rel.replicaIdentity !== 'full' && rel.keyColumns.length > 0) return rel.keyColumns;
     throw new Error(`${rel.schema}.${rel.name} has no primary key: give it one before publishing it`);
-  }
-
-  #keyOf(rel: Pgoutput.MessageRelation, row: Row): Row {
-    return Object.fromEntries(this.#primaryKey(rel).map((c) => [c, row[c] ?? null]));
   }
 }
 
@@ -263,6 +302,25 @@ function eventJson(before: string, after: string, source: string, op: Op, tsMs: 
 /** The record key of a row: its primary key as JSON, columns in key order (the same string the stream makes). */
 export function snapshotKey(primaryKey: readonly string[], row: Row): string {
   return JSON.stringify(Object.fromEntries(primaryKey.map((c) => [c, row[c] ?? null])));
+}
+
+/**
+ * `snapshotKey` for one primary key, from JSON fragments made once: no object per event. A column named like an
+ * array index would come first in an object whatever its place in the key, so such keys keep `snapshotKey`.
+ */
+function keyWriter(primaryKey: readonly string[]): (row: Row) => string {
+  const [only, ...more] = primaryKey;
+  if (only === undefined || primaryKey.some((c) => /^(0|[1-9][0-9]*)$/.test(c))) {
+    return (row) => snapshotKey(primaryKey, row);
+  }
+  const first = `{${JSON.stringify(only)}:`;
+  if (more.length === 0) return (row) => `${first}${JSON.stringify(row[only] ?? null)}}`;
+  const rest = more.map((c) => [c, `,${JSON.stringify(c)}:`] as const);
+  return (row) => {
+    let key = `${first}${JSON.stringify(row[only] ?? null)}`;
+    for (const [c, prefix] of rest) key += `${prefix}${JSON.stringify(row[c] ?? null)}`;
+    return `${key}}`;
+  };
 }
 
 /**

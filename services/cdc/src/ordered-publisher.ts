@@ -59,8 +59,11 @@ export class OrderedPublisher<M> {
     return this.#failure?.error;
   }
 
-  /** Adds a record; waits while a full batch is queued behind the one in flight (backpressure). */
-  async push(topic: string, message: Message): Promise<void> {
+  /**
+   * Adds a record. Returns a promise to wait for while a full batch is queued behind the one in flight
+   * (backpressure), and nothing otherwise: no promise per record (this is called for every event).
+   */
+  push(topic: string, message: Message): Promise<void> | undefined {
     this.#throwIfFailed();
     const list = this.#batch.topics.get(topic);
     if (list) list.push(message);
@@ -71,8 +74,9 @@ export class OrderedPublisher<M> {
     if (this.#batch.bytes >= this.#opts.batchBytes) {
       const sent = this.#take();
       // one batch in flight and one waiting is enough to keep Kafka busy; beyond that, stop reading the WAL
-      if (this.#unsent > 2) await sent;
+      if (this.#unsent > 2) return sent;
     }
+    return undefined;
   }
 
   /** Marks a point (a committed transaction): durable once everything pushed before it is. */

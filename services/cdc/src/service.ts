@@ -111,14 +111,19 @@ export class CdcService implements Service {
     return Promise.resolve();
   }
 
-  // one labelled child per (table, op), looked up once: a label lookup per event showed in the profile
-  readonly #eventCounters = new Map<string, { inc(): void }>();
+  // one labelled child per (table, op), looked up once: a label lookup per event showed in the profile (and so
+  // did the string a single-level key was made of)
+  readonly #eventCounters = new Map<string, Map<string, { inc(): void }>>();
   #eventCounter(table: string, op: string) {
-    const key = `${table}\u0000${op}`;
-    let counter = this.#eventCounters.get(key);
+    let ops = this.#eventCounters.get(table);
+    if (!ops) {
+      ops = new Map();
+      this.#eventCounters.set(table, ops);
+    }
+    let counter = ops.get(op);
     if (!counter) {
       counter = this.#metrics.events.labels({ table, op });
-      this.#eventCounters.set(key, counter);
+      ops.set(op, counter);
     }
     return counter;
   }
@@ -286,62 +291,68 @@ export class CdcService implements Service {
           .catch((err: unknown) => channel.fail(err));
       if (snapshotter) void runSnapshot(snapshotter);
 
-      for await (const { lsn, msg } of channel) {
+      for await (const batch of channel.batches()) {
         lastHeard = Date.now();
-        if (snapshotter && msg.tag === 'message' && msg.prefix === SNAPSHOT_MARKER) {
-          const ready = snapshotter.onMarker(Buffer.from(msg.content).toString('utf8'));
-          if (ready) {
-            const { schema, table, primaryKey } = ready.table;
-            for (const row of ready.rows) {
-              const r = builder.snapshotRead(schema, table, primaryKey, row);
-              await publisher.push(r.topic, { key: r.key, value: r.value, headers: this.#spans.headersFor(r) });
-              this.#eventCounter(table, 'read').inc();
-            }
-            // after the rows, in the same ordered stream: durable only once they are
-            await publisher.push(progressTopic, { key: cfg.CDC_SLOT, value: JSON.stringify(ready.progress) });
-            snapshotter.chunkPublished();
-            if (ready.progress.state === 'done') {
-              this.#logger.info('snapshot published');
-              snapshotter = undefined;
+        for (const { lsn, msg } of batch) {
+          if (channel.failed) break; // fail() ends the stream at once, not after the batch
+          if (snapshotter && msg.tag === 'message' && msg.prefix === SNAPSHOT_MARKER) {
+            const ready = snapshotter.onMarker(Buffer.from(msg.content).toString('utf8'));
+            if (ready) {
+              const { schema, table, primaryKey } = ready.table;
+              for (const row of ready.rows) {
+                const r = builder.snapshotRead(schema, table, primaryKey, row);
+                await publisher.push(r.topic, { key: r.key, value: r.value, headers: this.#spans.headersFor(r) });
+                this.#eventCounter(table, 'read').inc();
+              }
+              // after the rows, in the same ordered stream: durable only once they are
+              await publisher.push(progressTopic, { key: cfg.CDC_SLOT, value: JSON.stringify(ready.progress) });
+              snapshotter.chunkPublished();
+              if (ready.progress.state === 'done') {
+                this.#logger.info('snapshot published');
+                snapshotter = undefined;
+              }
             }
           }
-        }
-        if (msg.tag === 'message' && msg.prefix === SIGNAL_PREFIX && msg.transactional) {
-          const asked = parseSignal(Buffer.from(msg.content).toString('utf8'), tables);
-          if (!asked.ok) {
-            this.#logger.warn({ signal: asked.reason }, 'snapshot signal ignored');
-          } else if (snapshotter) {
-            this.#logger.warn(
-              { tables: asked.tables },
-              'snapshot signal ignored: a snapshot is running; send it again after',
+          if (msg.tag === 'message' && msg.prefix === SIGNAL_PREFIX && msg.transactional) {
+            const asked = parseSignal(Buffer.from(msg.content).toString('utf8'), tables);
+            if (!asked.ok) {
+              this.#logger.warn({ signal: asked.reason }, 'snapshot signal ignored');
+            } else if (snapshotter) {
+              this.#logger.warn(
+                { tables: asked.tables },
+                'snapshot signal ignored: a snapshot is running; send it again after',
+              );
+            } else {
+              const first = asked.tables[0];
+              const started: SnapshotProgress = { state: 'running', table: first, after: null, tables: asked.tables };
+              // with the signal's transaction: once it is acknowledged, the snapshot is on record and resumes
+              await publisher.push(progressTopic, { key: cfg.CDC_SLOT, value: JSON.stringify(started) });
+              snapshotter = new Snapshotter(db, tables, cfg.CDC_SNAPSHOT_CHUNK, started);
+              this.#logger.info({ tables: asked.tables }, 'snapshot on demand');
+              void runSnapshot(snapshotter);
+            }
+          }
+          if (msg.tag === 'truncate') {
+            this.#metrics.truncates.inc();
+            this.#logger.error(
+              { tables: msg.relations.map((r) => r.name) },
+              'TRUNCATE is not published: rebuild the consumers of these tables from a snapshot',
             );
-          } else {
-            const first = asked.tables[0];
-            const started: SnapshotProgress = { state: 'running', table: first, after: null, tables: asked.tables };
-            // with the signal's transaction: once it is acknowledged, the snapshot is on record and resumes
-            await publisher.push(progressTopic, { key: cfg.CDC_SLOT, value: JSON.stringify(started) });
-            snapshotter = new Snapshotter(db, tables, cfg.CDC_SNAPSHOT_CHUNK, started);
-            this.#logger.info({ tables: asked.tables }, 'snapshot on demand');
-            void runSnapshot(snapshotter);
+            continue;
           }
+          const { records, committed } = builder.handle(lsn, msg);
+          for (const r of records) {
+            // a streamed change beats the read of the same row in an open snapshot window
+            snapshotter?.noteChange(r.table, r.key);
+            const full = publisher.push(r.topic, { key: r.key, value: r.value, headers: this.#spans.headersFor(r) });
+            if (full) {
+              await full;
+              lastHeard = Date.now(); // waiting on Kafka is not a silent stream
+            }
+            if (r.value !== null && msg.tag !== 'commit') this.#eventCounter(r.table, msg.tag).inc();
+          }
+          if (committed) publisher.mark(committed);
         }
-        if (msg.tag === 'truncate') {
-          this.#metrics.truncates.inc();
-          this.#logger.error(
-            { tables: msg.relations.map((r) => r.name) },
-            'TRUNCATE is not published: rebuild the consumers of these tables from a snapshot',
-          );
-          continue;
-        }
-        const { records, committed } = builder.handle(lsn, msg);
-        for (const r of records) {
-          const table = r.topic.slice(r.topic.lastIndexOf('.') + 1);
-          // a streamed change beats the read of the same row in an open snapshot window
-          snapshotter?.noteChange(table, r.key);
-          await publisher.push(r.topic, { key: r.key, value: r.value, headers: this.#spans.headersFor(r) });
-          if (r.value !== null && msg.tag !== 'commit') this.#eventCounter(table, msg.tag).inc();
-        }
-        if (committed) publisher.mark(committed);
       }
       // stopped, or the server ended the stream: what was read goes to Kafka and is acknowledged before we let go
       await publisher.drain();

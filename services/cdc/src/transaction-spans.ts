@@ -18,9 +18,18 @@ interface OpenSpan {
 
 export class TransactionSpans {
   readonly #open = new Map<OpenTransaction, Map<TraceSegment, OpenSpan>>();
+  /** the segment of the previous record and its headers: consecutive records mostly share one (no lookups) */
+  #last: { segment: TraceSegment; headers: Record<string, string> } | undefined;
 
   /** The headers for a record (starts its segment's span on first use). */
-  headersFor({ txn, segment }: Pick<OutRecord, 'txn' | 'segment'>): Record<string, string> {
+  headersFor(record: Pick<OutRecord, 'txn' | 'segment'>): Record<string, string> {
+    if (this.#last?.segment === record.segment) return this.#last.headers;
+    const headers = this.#headersOf(record);
+    this.#last = { segment: record.segment, headers };
+    return headers;
+  }
+
+  #headersOf({ txn, segment }: Pick<OutRecord, 'txn' | 'segment'>): Record<string, string> {
     let segments = this.#open.get(txn);
     const known = segments?.get(segment);
     if (known) return known.headers;
@@ -60,6 +69,7 @@ export class TransactionSpans {
       span.end();
     }
     this.#open.delete(txn);
+    if (this.#last && segments.has(this.#last.segment)) this.#last = undefined;
   }
 
   /** The stream broke: these transactions will be re-read from the slot and published again. */
@@ -71,5 +81,6 @@ export class TransactionSpans {
       }
     }
     this.#open.clear();
+    this.#last = undefined;
   }
 }

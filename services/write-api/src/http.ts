@@ -139,14 +139,15 @@ export function mount(router: Router, registry: OpenAPIRegistry, deps: Deps, rou
           ? { userId, key, requestHash: requestHash(req.method, req.originalUrl, rawBody) }
           : undefined;
       const batched = idempotency ? undefined : batching;
-      const row = await batched?.batcher.submit(
+      const sent = await batched?.batcher.submit(
         batched.values({ params: params.data, body: body.data, userId }),
         currentTraceparent(),
       );
+      const row = sent?.row;
       const cacheTargets: CacheTarget[] = [];
       const outcome: WriteOutcome =
         row && batched
-          ? { ...batched.answer(row), replayed: false, lsn: await deps.positions.afterCommit() }
+          ? { ...batched.answer(row), replayed: false, lsn: sent.lsn }
           : await writeTx(
               deps.prisma,
               {

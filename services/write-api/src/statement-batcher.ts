@@ -9,9 +9,15 @@
  * message right before that request's row (the CDC service attributes each row to the trace message before it),
  * a request whose condition fails emits and writes nothing, and all of them commit together or not at all. If the
  * statement fails, each request is retried alone, so one bad request cannot fail the others.
+ *
+ * The answer's Commit-LSN comes from the same round trip: the batch is sent as one simple-protocol message,
+ * `BEGIN; <statement>; COMMIT; SELECT pg_current_wal_lsn()`, so the position is read after the commit, by the
+ * backend that made it, without a second query (parameters are inlined as escaped literals for it: the simple
+ * protocol has none).
  */
 import type { Context, Link, Span } from '@opentelemetry/api';
-import { context, SpanStatusCode, trace } from '@opentelemetry/api';
+import { context, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import { suppressTracing } from '@opentelemetry/core';
 import type pg from 'pg';
 import type { Histogram } from 'prom-client';
 
@@ -36,13 +42,36 @@ export interface BatchOptions {
   route: string;
 }
 
+/** A request's row (undefined: its condition refused it) and a WAL position at or past its commit. */
+export interface BatchedResult<Row> {
+  row: Row | undefined;
+  lsn: string;
+}
+
 interface Pending<Row> {
   values: readonly unknown[];
   traceparent: string | null;
   ctx: Context;
   span: Span | undefined;
-  resolve: (row: Row | undefined) => void;
+  resolve: (result: BatchedResult<Row>) => void;
   reject: (err: unknown) => void;
+}
+
+/**
+ * One column of the batch (an array of scalars) as an escaped array literal, e.g. E'{"a",NULL}'. A NUL, which no
+ * Postgres text can hold, becomes `\x00`, which Postgres refuses as it refuses a NUL parameter (22021).
+ */
+export function arrayLiteral(column: unknown): string {
+  if (!Array.isArray(column)) throw new TypeError('a batched parameter is an array, one element per request');
+  const elements = column.map((v: unknown) => {
+    if (v === null || v === undefined) return 'NULL';
+    if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') {
+      throw new TypeError(`a batched value must be a string, number or boolean, not ${typeof v}`);
+    }
+    return `"${String(v).replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`;
+  });
+  const text = `{${elements.join(',')}}`;
+  return `E'${text.replaceAll('\\', '\\\\').replaceAll("'", "''").replaceAll('\0', '\\x00')}'`;
 }
 
 const tracer = trace.getTracer('bgc-write-api');
@@ -61,8 +90,8 @@ export class StatementBatcher<Row extends pg.QueryResultRow> {
     this.#opts = opts;
   }
 
-  /** Runs one request's write; resolves with its row, or undefined when its condition refused it. */
-  submit(values: readonly unknown[], traceparent: string | undefined): Promise<Row | undefined> {
+  /** Runs one request's write; resolves with its row (undefined when its condition refused it) and the LSN. */
+  submit(values: readonly unknown[], traceparent: string | undefined): Promise<BatchedResult<Row>> {
     return new Promise((resolve, reject) => {
       this.#queue.push({
         values,
@@ -97,8 +126,8 @@ export class StatementBatcher<Row extends pg.QueryResultRow> {
   async #runBatch(batch: Pending<Row>[]): Promise<void> {
     this.#opts.sizes?.observe({ route: this.#opts.route }, batch.length);
     try {
-      const rows = await this.#execute(batch);
-      batch.forEach((p, i) => p.resolve(rows[i]));
+      const { rows, lsn } = await this.#execute(batch);
+      batch.forEach((p, i) => p.resolve({ row: rows[i], lsn }));
     } catch (err) {
       if (batch.length === 1) {
         batch[0]?.reject(err);
@@ -108,7 +137,7 @@ export class StatementBatcher<Row extends pg.QueryResultRow> {
       await Promise.all(
         batch.map((p) =>
           this.#execute([p]).then(
-            (rows) => p.resolve(rows[0]),
+            ({ rows, lsn }) => p.resolve({ row: rows[0], lsn }),
             (e: unknown) => p.reject(e),
           ),
         ),
@@ -120,9 +149,9 @@ export class StatementBatcher<Row extends pg.QueryResultRow> {
    * One statement for the batch. It runs in the first request's context, so the database span sits in that
    * request's trace; the others get a span of their own that links to it and says how many shared it.
    */
-  async #execute(batch: Pending<Row>[]): Promise<(Row | undefined)[]> {
+  async #execute(batch: Pending<Row>[]): Promise<{ rows: (Row | undefined)[]; lsn: string }> {
     const [leader] = batch;
-    if (!leader) return [];
+    if (!leader) return { rows: [], lsn: '0/0' };
     const width = leader.values.length;
     const columns: unknown[][] = Array.from({ length: width }, () => new Array<unknown>(batch.length));
     batch.forEach((p, r) => p.values.forEach((v, c) => ((columns[c] as unknown[])[r] = v)));
@@ -139,19 +168,59 @@ export class StatementBatcher<Row extends pg.QueryResultRow> {
         ),
       );
     try {
-      const { rows } = await context.with(leader.ctx, () => {
+      const { rows, lsn } = await context.with(leader.ctx, () => {
         leader.span?.setAttribute('bgc.batch.size', batch.length);
-        return this.#pool.query<Row>(this.#statement.text, parameters);
+        return this.#commit(parameters);
       });
-      return this.#statement.assign(
-        rows,
-        batch.map((p) => p.values),
-      );
+      return {
+        rows: this.#statement.assign(
+          rows,
+          batch.map((p) => p.values),
+        ),
+        lsn,
+      };
     } catch (err) {
       for (const s of followers) s.setStatus({ code: SpanStatusCode.ERROR, message: String(err) });
       throw err;
     } finally {
       for (const s of followers) s.end();
+    }
+  }
+
+  /**
+   * The statement in a transaction of its own, and the WAL position after its commit, in one round trip. Its span
+   * is ours, with the parameterized statement: the pg instrumentation's would carry the inlined values (message
+   * contents) to the trace store.
+   */
+  async #commit(parameters: unknown[]): Promise<{ rows: Row[]; lsn: string }> {
+    const statement = this.#statement.text.replace(/\$(\d+)\b/g, (_, n: string) =>
+      arrayLiteral(parameters[Number(n) - 1]),
+    );
+    const span = tracer.startSpan(`pg.query:INSERT ${this.#opts.route}`, {
+      kind: SpanKind.CLIENT,
+      attributes: {
+        'db.system': 'postgresql',
+        'db.statement': `BEGIN; ${this.#statement.text}; COMMIT; SELECT pg_current_wal_lsn()`,
+      },
+    });
+    const client = await this.#pool.connect();
+    let broken: Error | undefined;
+    try {
+      // one Query message: node-postgres answers it with one result per statement
+      const results = (await context.with(suppressTracing(trace.setSpan(context.active(), span)), () =>
+        client.query(`BEGIN;\n${statement};\nCOMMIT;\nSELECT pg_current_wal_lsn()::text AS lsn`),
+      )) as unknown as pg.QueryResult[];
+      const lsn = (results[3]?.rows[0] as { lsn?: string } | undefined)?.lsn;
+      if (!results[1] || !lsn) throw new Error('the batched statement did not answer with its rows and a WAL position');
+      return { rows: results[1].rows as Row[], lsn };
+    } catch (err) {
+      span.setStatus({ code: SpanStatusCode.ERROR, message: String(err) });
+      // a failed statement leaves the transaction open and aborted: end it before the connection is reused
+      await client.query('ROLLBACK').catch((rollbackFailed: unknown) => (broken = rollbackFailed as Error));
+      throw err;
+    } finally {
+      client.release(broken);
+      span.end();
     }
   }
 }

@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import { describe, expect, test } from 'vitest';
 import { openTestContext } from '@bgc/testkit/context';
+import { arrayLiteral } from '../src/statement-batcher.ts';
 import { client, signUp } from './client.ts';
 import { startWriteApi } from './server.ts';
 
@@ -87,5 +88,28 @@ describe('write-api: concurrent room sends share one statement and keep their ow
     );
     expect(batchedTxns.size).toBeLessThan(members.length);
     await admin.query('SELECT pg_drop_replication_slot($1)', [slot]);
+  });
+
+  test('a batch is sent as literals (one round trip with its commit position); Postgres reads back every value as sent', async () => {
+    await using ctx = await openTestContext('wapi-literals', { migrated: true });
+    const db = await ctx.pg('primary');
+    const tricky = [
+      'plain',
+      '',
+      ' spaces ',
+      'quote " and \' and \\ backslash \\\\ two',
+      '{braces, commas}',
+      'NULL',
+      'new\nline\ttab',
+      'émoji 🎲 and ünïcode',
+      "$1 $2::uuid[] '); DROP TABLE messages; --",
+      "E'\\x00'",
+      null,
+    ];
+    const { rows } = await db.query<{ v: (string | null)[] }>(`SELECT ${arrayLiteral(tricky)}::text[] AS v`);
+    expect(rows[0]?.v).toEqual(tricky);
+    // a NUL cannot be in a Postgres text: refused as a NUL parameter is (invalid byte sequence, 22021)
+    await expect(db.query(`SELECT ${arrayLiteral(['a\u0000b'])}::text[]`)).rejects.toMatchObject({ code: '22021' });
+    expect(() => arrayLiteral([{ not: 'a scalar' }])).toThrow(TypeError);
   });
 });
