@@ -12,7 +12,6 @@
  * Needs the stack (./bgc stack up). Uses a database of its own (recreated) and its own slots and topics.
  */
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -24,6 +23,7 @@ import { withDatabase } from '@bgc/config/database';
 import { loadEnv } from '@bgc/config/env';
 import { infraEnv } from '@bgc/config/infra';
 import { prepareDatabase, roleUrlsFor, superuserUrl } from './src/db.ts';
+import { processCpuSeconds } from './src/process-cpu.ts';
 import { libpqEnv, runProgram, summarize, table } from './src/stats.ts';
 
 const { values: args } = parseArgs({
@@ -92,22 +92,6 @@ function startCdc(cdcUrl: string) {
     child.once('exit', (code) => reject(new Error(`cdc exited with ${code}`)));
   });
   return { child, streaming };
-}
-
-/**
- * CPU seconds (user + system) a process has used so far, from /proc/<pid>/stat (utime and stime, in clock ticks of
- * 1/100 s on Linux): CPU per event is far less sensitive to the other work on this shared machine than throughput.
- */
-function cpuSeconds(pid: number | undefined): number {
-  if (pid === undefined) return NaN;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return NaN; // not Linux
-  }
 }
 
 async function topicEnd(admin: ReturnType<Kafka['admin']>): Promise<number> {
@@ -242,10 +226,10 @@ for (let round = 0; round < rounds; round++) {
   // 2a. live: the service streams while the rows are written (bounded by how fast Postgres takes the inserts)
   log(`round ${round + 1}/${rounds}, live: ${rows} rows in transactions of ${txnRows} while the service streams`);
   const t0 = Date.now();
-  const liveCpu0 = cpuSeconds(cdc.child.pid);
+  const liveCpu0 = processCpuSeconds(cdc.child.pid);
   const inserting = insertUsers(2 * rows * round, rows);
   live.push(rows / ((await untilInKafka(offset + rows, t0, offset)) / 1000));
-  liveCpu.push(((cpuSeconds(cdc.child.pid) - liveCpu0) / rows) * 1e6);
+  liveCpu.push(((processCpuSeconds(cdc.child.pid) - liveCpu0) / rows) * 1e6);
   liveInserts.push(rows / ((await inserting) / 1000));
 
   // 2b. backlog: as many rows written while the service is stopped, then drained from the slot (the WAL ranges
@@ -258,9 +242,9 @@ for (let round = 0; round < rounds; round++) {
   cdc = startCdc(urls.DB_CDC_URL);
   await streaming(cdc);
   const drainStart = Date.now();
-  const drainCpu0 = cpuSeconds(cdc.child.pid);
+  const drainCpu0 = processCpuSeconds(cdc.child.pid);
   drains.push(rows / ((await untilInKafka(offset + 2 * rows, drainStart, offset + rows)) / 1000));
-  drainCpu.push(((cpuSeconds(cdc.child.pid) - drainCpu0) / rows) * 1e6);
+  drainCpu.push(((processCpuSeconds(cdc.child.pid) - drainCpu0) / rows) * 1e6);
   startups.push((drainStart - b0) / 1000);
 }
 const endLsn = (await writer.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn')).rows[0]?.lsn ?? '';

@@ -17,7 +17,6 @@
  * default 256mb to reach a 95% hit ratio) and put back afterwards.
  */
 import crypto from 'node:crypto';
-import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -34,6 +33,7 @@ import { registerScripts, writeBatch } from '@bgc/cache/scripts';
 import type { ChangeEvent, Row } from '@bgc/events/envelope';
 import { changeEventTypes } from '@bgc/events/pg-values';
 import { startServiceProcess } from '@bgc/testkit/service-process';
+import { processCpuSeconds } from './src/process-cpu.ts';
 import { runProgram, table } from './src/stats.ts';
 import type { VegetaReport } from './src/vegeta.ts';
 import { attack, vegetaBinary, writeTargets } from './src/vegeta.ts';
@@ -134,12 +134,6 @@ function hitRatio(before: Map<string, number>, after: Map<string, number>, keysp
   return { hits, total, l1: d('l1_hit'), redis: d('hit'), miss: d('miss') };
 }
 
-/** CPU seconds (user + system) a process has used, from /proc (clock ticks of 1/100 s). */
-function cpuSeconds(pid: number): number {
-  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-
 // the database: every user id, and a token for the reader
 const admin = new pg.Client({ connectionString: withDatabase(infra.PG_URL, args.db) });
 await admin.connect();
@@ -199,10 +193,10 @@ try {
   const rows: { label: string; report: VegetaReport; profile: ReturnType<typeof hitRatio>; cpu: number }[] = [];
   let before = await lookups();
   for (const rate of rates) {
-    const cpu0 = cpuSeconds(api.pid);
+    const cpu0 = processCpuSeconds(api.pid);
     log(`measuring: ${rate}/s for ${args.duration} s`);
     const report = await attack(bin, targets, rate, Number(args.duration));
-    const cpu = cpuSeconds(api.pid) - cpu0;
+    const cpu = processCpuSeconds(api.pid) - cpu0;
     const after = await lookups();
     rows.push({ label: String(rate), report, profile: hitRatio(before, after, 'profile'), cpu });
     before = after;

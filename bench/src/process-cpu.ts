@@ -8,6 +8,21 @@ import fs from 'node:fs';
 
 const TICKS_PER_SECOND = 100;
 
+/**
+ * CPU seconds (user + system) one process has used so far, from /proc/<pid>/stat (utime and stime, the 14th and 15th
+ * fields, after the command name, which may hold spaces); NaN when it cannot be read (gone, or not Linux).
+ */
+export function processCpuSeconds(pid: number | undefined): number {
+  if (pid === undefined) return NaN;
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+  } catch {
+    return NaN;
+  }
+}
+
 /** What a process is, from its command line: our services by name, the stack's daemons by program. */
 function groupOf(rawCmdline: string, comm: string): string {
   const [program = '', script = ''] = rawCmdline.split('\0');
