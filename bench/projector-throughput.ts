@@ -19,7 +19,6 @@
  */
 import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -33,6 +32,7 @@ import { loadEnv } from '@bgc/config/env';
 import { startServiceProcess } from '@bgc/testkit/service-process';
 import { infraEnv } from '@bgc/config/infra';
 import { defaultMigratorUrl } from './src/db.ts';
+import { processCpuSeconds } from './src/process-cpu.ts';
 import { table } from './src/stats.ts';
 
 const { values: args } = parseArgs({
@@ -258,17 +258,6 @@ async function redisCeiling(): Promise<string> {
   return /([\d.]+) requests per second/.exec(out)?.[1] ?? `failed: ${out.slice(0, 200)}`;
 }
 
-/** CPU seconds (user + system) a process has used so far: utime and stime of /proc/<pid>/stat, in 1/100 s. */
-function cpuSeconds(pid: number): number {
-  try {
-    // the fields after the command name (which may hold spaces): utime is the 14th field, stime the 15th
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return NaN; // not Linux
-  }
-}
-
 const projectorEntry = path.resolve(
   path.dirname(fileURLToPath(import.meta.url)),
   '../services/cache-projector/src/main.ts',
@@ -295,7 +284,7 @@ async function rebuild(): Promise<{ rate: number; seconds: number; cpuMicros: nu
   process.on('exit', () => void projector.kill());
   const url = projector.url;
   const t0 = Date.now();
-  const cpu0 = cpuSeconds(projector.pid);
+  const cpu0 = processCpuSeconds(projector.pid);
   const b = bar('events applied');
   b.start(total, 0, { rate: 0 });
   for (;;) {
@@ -306,7 +295,7 @@ async function rebuild(): Promise<{ rate: number; seconds: number; cpuMicros: nu
     if (seen >= total) break;
   }
   const ms = Date.now() - t0;
-  const cpuMicros = ((cpuSeconds(projector.pid) - cpu0) / total) * 1e6;
+  const cpuMicros = ((processCpuSeconds(projector.pid) - cpu0) / total) * 1e6;
   b.stop();
   await projector.stop();
   return { rate: total / (ms / 1000), seconds: ms / 1000, cpuMicros };

@@ -1,6 +1,7 @@
 /**
- * The guarded writes of the projections, one Lua script per write shape (a script runs atomically, and every key it
- * touches is in KEYS and shares a hash tag, so it also runs on Redis Cluster). Versions are fixed-width strings
+ * The guarded writes of the projections, one Lua function per write shape (`lua.ts`), run either as a script of its
+ * own per write (the commands below) or many to a script call (`writeBatch`). A script runs atomically, and every
+ * key a write touches is in KEYS and shares a hash tag, so it also runs on Redis Cluster. Versions are fixed-width strings
  * (`versions.ts`) compared as strings; a write older than what is stored is a no-op, so replaying events any number
  * of times, in any batch, leaves the same state.
  *
@@ -13,56 +14,8 @@
  *    message leaves `~` as its body so it never comes back.
  */
 import type { ChainableCommander, Cluster, Redis } from 'ioredis';
-
-const PUT_PART = `
-if redis.call('HEXISTS', KEYS[1], 'deleted') == 1 then return 0 end
-local current = redis.call('HGET', KEYS[1], ARGV[1])
-if current and current >= ARGV[3] then return 0 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[3], ARGV[2], ARGV[4])
-redis.call('PEXPIRE', KEYS[1], ARGV[5])
-return 1`;
-
-const DELETE_DOCUMENT = `
-redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], 'deleted', '1')
-redis.call('PEXPIRE', KEYS[1], ARGV[1])
-return 1`;
-
-const REMOVE_PART = `
-local current = redis.call('HGET', KEYS[1], ARGV[1])
-if current and current > ARGV[3] then return 0 end
-redis.call('HDEL', KEYS[1], ARGV[2])
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
-return 1`;
-
-const SET_MEMBER = `
-local current = redis.call('HGET', KEYS[1], ARGV[1])
-if current and string.sub(current, 1, 30) >= ARGV[2] then return 0 end
-if ARGV[3] == '-' then
-  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. '-')
-else
-  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. '|' .. ARGV[3])
-end
-return 1`;
-
-const ADD_MESSAGE = `
-local current = redis.call('HGET', KEYS[2], ARGV[1])
-if current and (current == '~' or string.sub(current, 1, 20) >= ARGV[3]) then return 0 end
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[3] .. '|' .. ARGV[4])
-redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
-local n = redis.call('ZCARD', KEYS[1])
-local over = n - tonumber(ARGV[5])
-if over > 0 then
-  local old = redis.call('ZRANGE', KEYS[1], 0, over - 1)
-  redis.call('ZREMRANGEBYRANK', KEYS[1], 0, over - 1)
-  for _, id in ipairs(old) do redis.call('HDEL', KEYS[2], id) end
-end
-return 1`;
-
-const DELETE_MESSAGE = `
-redis.call('ZREM', KEYS[1], ARGV[1])
-redis.call('HSET', KEYS[2], ARGV[1], '~')
-return 1`;
+import { SINGLE_WRITE_LUA } from './lua.ts';
+import { batchedWrites } from './write-batch.ts';
 
 /** The scripts as commands of a client or a pipeline (`registerScripts` first). */
 export interface ProjectionCommands<R> {
@@ -94,12 +47,12 @@ export type ScriptedPipeline = ChainableCommander & ProjectionCommands<Chainable
 
 /** Each command's script and how many of its arguments are keys (benchmarks load them by hand). */
 export const SCRIPTS: Record<keyof ProjectionCommands<unknown>, { numberOfKeys: number; lua: string }> = {
-  putPart: { numberOfKeys: 1, lua: PUT_PART },
-  deleteDocument: { numberOfKeys: 1, lua: DELETE_DOCUMENT },
-  removePart: { numberOfKeys: 1, lua: REMOVE_PART },
-  setMember: { numberOfKeys: 1, lua: SET_MEMBER },
-  addMessage: { numberOfKeys: 2, lua: ADD_MESSAGE },
-  deleteMessage: { numberOfKeys: 2, lua: DELETE_MESSAGE },
+  putPart: { numberOfKeys: 1, lua: SINGLE_WRITE_LUA.putPart },
+  deleteDocument: { numberOfKeys: 1, lua: SINGLE_WRITE_LUA.deleteDocument },
+  removePart: { numberOfKeys: 1, lua: SINGLE_WRITE_LUA.removePart },
+  setMember: { numberOfKeys: 1, lua: SINGLE_WRITE_LUA.setMember },
+  addMessage: { numberOfKeys: 2, lua: SINGLE_WRITE_LUA.addMessage },
+  deleteMessage: { numberOfKeys: 2, lua: SINGLE_WRITE_LUA.deleteMessage },
 };
 
 /**
@@ -135,30 +88,13 @@ export interface WriteBatch extends ProjectionCommands<unknown> {
 }
 
 /**
- * A batch of guarded writes for a single Redis (one pipeline) or a Redis Cluster. A cluster pipeline must keep to
- * one node, and a batch spans many slots, so on a cluster each write is its own command and ioredis's
- * autopipelining groups them per node (`enableAutoPipelining` on the Cluster client); each script still runs on one
- * slot, all its keys sharing a hash tag, and is routed by its first key.
+ * A batch of guarded writes, sent as few calls of the script that applies many (`APPLY_WRITES` in `lua.ts`;
+ * `write-batch.ts`): on a single Redis the whole batch in queue order, a call per few hundred writes; on a Redis
+ * Cluster, where a script's keys must share a slot, a call per hash tag (every key of one write shares its tag), in
+ * queue order within it, and ioredis's autopipelining groups the calls per node (`enableAutoPipelining` on the
+ * Cluster client). Writes on different tags touch different keys, so only the order within a tag matters. Results
+ * in queue order, as a pipeline's: a write's own reply, or its error (only that write failed).
  */
 export function writeBatch(client: ScriptedRedis | ScriptedCluster): WriteBatch {
-  if (!('isCluster' in client && client.isCluster)) return scriptedPipeline(client as ScriptedRedis) as WriteBatch;
-  const cluster = client as ScriptedCluster;
-  const results: Promise<[Error | null, unknown]>[] = [];
-  const settle = (p: Promise<unknown>) =>
-    results.push(
-      p.then(
-        (v): [null, unknown] => [null, v],
-        (e: unknown): [Error, null] => [e as Error, null],
-      ),
-    );
-  return {
-    putPart: (...a) => settle(cluster.putPart(...a)),
-    deleteDocument: (...a) => settle(cluster.deleteDocument(...a)),
-    removePart: (...a) => settle(cluster.removePart(...a)),
-    setMember: (...a) => settle(cluster.setMember(...a)),
-    addMessage: (...a) => settle(cluster.addMessage(...a)),
-    deleteMessage: (...a) => settle(cluster.deleteMessage(...a)),
-    hdel: (key, ...fields) => settle(cluster.hdel(key, ...fields)),
-    exec: () => Promise.all(results),
-  };
+  return batchedWrites(client, 'isCluster' in client && client.isCluster);
 }

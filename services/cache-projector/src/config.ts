@@ -42,8 +42,13 @@ export const projectorEnv = {
    * readers drop their in-process copies (`@bgc/cache/invalidation`)
    */
   PROJECTOR_INVALIDATIONS: envTypes.boolean(true),
-  /** events applied per Redis pipeline (offsets are resolved after each) */
+  /** events applied per chunk: its writes leave as a few script calls, and offsets are resolved after each */
   PROJECTOR_PIPELINE_EVENTS: envTypes.positiveInt(500),
+  /**
+   * partitions whose batches are applied at the same time: while one waits for Redis, another is parsed. kafkajs
+   * fetches again only once every batch of a fetch is applied, so more than the partitions assigned buys nothing
+   */
+  PROJECTOR_PARTITIONS_CONCURRENTLY: envTypes.positiveInt(9),
   /** a member silent this long leaves the group and its partitions move (after a crash: how long they wait) */
   PROJECTOR_SESSION_TIMEOUT_MS: envTypes.positiveInt(30_000),
   /** how long the broker may hold a fetch that has fewer than PROJECTOR_FETCH_MIN_BYTES: the most it adds to latency */

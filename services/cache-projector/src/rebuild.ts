@@ -60,7 +60,7 @@ export interface RebuildOptions {
   mode: RebuildMode;
   /** events per second at most (spares a loaded Redis); 0: as fast as it goes */
   rate?: number;
-  /** events per Redis pipeline */
+  /** events per chunk (its writes leave as a few script calls; offsets are committed after each) */
   chunkEvents?: number;
   /** after the switch (or an abort), how long before the retired generation's keys are deleted */
   graceMs?: number;

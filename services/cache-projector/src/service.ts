@@ -1,9 +1,9 @@
 /**
  * The cache projector: a Kafka consumer group on the CDC topics that keeps the Redis projections
- * (`projections.ts`). Each batch of a partition becomes Redis pipelines of guarded writes in offset order; an
- * offset is resolved and committed only after Redis has acknowledged every write of the events up to it (and an
- * event that cannot be applied is in the dead-letter topic), so a crash re-reads what was not applied, and the
- * version guards make the re-read a no-op where it was.
+ * (`projections.ts`). Each batch of a partition becomes chunks of guarded writes in offset order, a few script calls
+ * each (`writeBatch`); an offset is resolved and committed only after Redis has acknowledged every write of the
+ * events up to it (and an event that cannot be applied is in the dead-letter topic), so a crash re-reads what was
+ * not applied, and the version guards make the re-read a no-op where it was.
  */
 import type { Span } from '@opentelemetry/api';
 import { propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
@@ -26,6 +26,7 @@ import type { ProjectorConfig } from './config.ts';
 import { writeSettings } from './config.ts';
 import type { ProjectorMetrics } from './metrics.ts';
 import { createProjectorMetrics } from './metrics.ts';
+import type { Write } from '@bgc/cache/projections';
 import { PROJECTED_TABLES, projectEvent } from '@bgc/cache/projections';
 import { queueWrite } from '@bgc/cache/queue-write';
 import type { WriteSettings } from '@bgc/cache/queue-write';
@@ -50,12 +51,28 @@ async function retryWhileSettling<T>(step: () => Promise<T>, signal: AbortSignal
   }
 }
 
+/** One event of a chunk: how many writes it queued (they follow the previous event's in the batch), and its fate. */
 interface Planned {
   message: KafkaMessage;
   writes: number;
-  event?: ChangeEvent;
-  error?: string;
-  span?: Span;
+  /** the commit time of the event in Postgres (ms, `source.ts_ms`), when it says */
+  committedAt: number | undefined;
+  error: string | undefined;
+  span: Span | undefined;
+}
+
+/**
+ * Whether a W3C traceparent (`00-<trace>-<parent>-<flags>`) asks for a trace: only then is a span made. The tracer
+ * samples by the parent's flag (`ParentBasedSampler`), so a span under an unsampled parent would record nothing
+ * and cost a context extraction and a span object per event.
+ */
+const sampled = (traceparent: string) => (Number.parseInt(traceparent.slice(-2), 16) & 1) === 1;
+
+/** The writes of an event in every keyspace written (the live generation, and a rebuild's). */
+function projectAll(table: string, event: ChangeEvent, spaces: Keyspace[]): Write[] {
+  const writes: Write[] = [];
+  for (const keys of spaces) for (const w of projectEvent(table, event, keys)) writes.push(w);
+  return writes;
 }
 
 export class CacheProjector implements Service {
@@ -134,7 +151,7 @@ export class CacheProjector implements Service {
       });
       await consumer.run({
         eachBatchAutoResolve: false,
-        partitionsConsumedConcurrently: 3,
+        partitionsConsumedConcurrently: cfg.PROJECTOR_PARTITIONS_CONCURRENTLY,
         // 0: after every chunk
         ...(cfg.PROJECTOR_COMMIT_INTERVAL_MS > 0 ? { autoCommitInterval: cfg.PROJECTOR_COMMIT_INTERVAL_MS } : {}),
         eachBatch: (payload) =>
@@ -221,39 +238,54 @@ export class CacheProjector implements Service {
       if (!payload.isRunning() || payload.isStale()) return;
       const chunk = batch.messages.slice(from, from + size);
       const spaces = await this.#writtenKeyspaces(store);
-      const pipeline = recordingKeys(writeBatch(redis));
-      const planned = chunk.map((message) => this.#plan(table, message, pipeline, spaces));
-      const results = planned.some((p) => p.writes > 0) ? await pipeline.exec() : [];
+      const writes = recordingKeys(writeBatch(redis));
+      let queued = 0;
+      const planned = chunk.map((message) => {
+        const p = this.#plan(table, message, writes, spaces);
+        queued += p.writes;
+        return p;
+      });
+      const results = queued > 0 ? await writes.exec() : [];
       if (this.#config.PROJECTOR_INVALIDATIONS) {
-        // after Redis acknowledged the writes; best effort (a retried chunk changes nothing, so it would not resend)
-        const changed = changedKeys(pipeline.queuedKeys, results);
-        await publishInvalidations(redis, this.#config.PROJECTOR_KEY_PREFIX, changed).catch((err: unknown) =>
+        // after Redis acknowledged the writes; best effort (a retried chunk changes nothing, so it would not resend).
+        // Not awaited: it leaves on the same connection before the next chunk's writes, and its answer changes nothing
+        const changed = changedKeys(writes.queuedKeys, results);
+        publishInvalidations(redis, this.#config.PROJECTOR_KEY_PREFIX, changed).catch((err: unknown) =>
           this.#logger.warn({ err, keys: changed.length }, 'invalidations not published; readers’ L1 TTL bounds it'),
         );
       }
       const now = Date.now();
       let r = 0;
       const dead: Planned[] = [];
-      // counted per chunk, not per event: a labelled counter's lookup is not free at 20,000 events/s
-      const outcomes = { applied: 0, unchanged: 0, skipped: 0 };
+      // counted per chunk, not per event: a labelled counter's lookup is not free at tens of thousands of events/s
+      let applied = 0;
+      let unchanged = 0;
+      let skipped = 0;
       for (const p of planned) {
-        const written = results.slice(r, r + p.writes);
-        r += p.writes;
-        const failed = written.find(([err]) => err);
-        if (failed?.[0]) p.error = `redis refused a write: ${failed[0].message}`;
-        if (p.error) {
+        let refused: Error | null = null;
+        let changed = false;
+        for (const end = r + p.writes; r < end; r++) {
+          const [err, value] = results[r] ?? [null, 0];
+          if (err) refused ??= err;
+          else if (value === 1 || value === 'OK') changed = true;
+        }
+        if (refused) p.error = `redis refused a write: ${refused.message}`;
+        if (p.error !== undefined) {
           dead.push(p);
           p.span?.setStatus({ code: SpanStatusCode.ERROR, message: p.error });
-        } else if (p.event) {
-          const changed = written.some(([, value]) => value === 1 || value === 'OK');
-          outcomes[p.writes === 0 ? 'skipped' : changed ? 'applied' : 'unchanged'] += 1;
-          this.#metrics.commitToRedis.observe(Math.max(0, now - p.event.source.ts_ms) / 1000);
+        } else if (p.message.value !== null) {
+          if (p.writes === 0) skipped += 1;
+          else if (changed) applied += 1;
+          else unchanged += 1;
+          if (p.committedAt !== undefined) this.#metrics.commitToRedis.observe(Math.max(0, now - p.committedAt) / 1000);
         } else {
-          outcomes.skipped += 1; // a tombstone: the delete before it did the work
+          skipped += 1; // a tombstone: the delete before it did the work
         }
         p.span?.end();
       }
-      for (const [outcome, n] of Object.entries(outcomes)) if (n > 0) this.#metrics.events.inc({ table, outcome }, n);
+      if (applied > 0) this.#metrics.events.inc({ table, outcome: 'applied' }, applied);
+      if (unchanged > 0) this.#metrics.events.inc({ table, outcome: 'unchanged' }, unchanged);
+      if (skipped > 0) this.#metrics.events.inc({ table, outcome: 'skipped' }, skipped);
       if (dead.length > 0) await this.#deadLetter(producer, batch.topic, batch.partition, table, dead);
       const last = chunk[chunk.length - 1];
       // durable: Redis acknowledged every write of the events up to here, and the ones it could not take are in
@@ -280,25 +312,31 @@ export class CacheProjector implements Service {
     return this.#written.keys;
   }
 
-  /** Parses an event and queues its writes on the pipeline; an event that cannot be projected carries its error. */
-  #plan(table: string, message: KafkaMessage, pipeline: WriteBatch, spaces: Keyspace[]): Planned {
-    if (message.value === null) return { message, writes: 0 };
+  /** Parses an event and queues its writes on the batch; an event that cannot be projected carries its error. */
+  #plan(table: string, message: KafkaMessage, batch: WriteBatch, spaces: Keyspace[]): Planned {
+    const planned: Planned = { message, writes: 0, committedAt: undefined, error: undefined, span: undefined };
+    if (message.value === null) return planned;
     const traceparent = message.headers?.traceparent?.toString();
-    const span = traceparent
-      ? tracer.startSpan(
-          `cache-projector apply ${table}`,
-          { kind: SpanKind.CONSUMER, attributes: { 'messaging.system': 'kafka', 'bgc.table': table } },
-          propagation.extract(ROOT_CONTEXT, { traceparent }),
-        )
-      : undefined;
+    if (traceparent !== undefined && sampled(traceparent)) {
+      planned.span = tracer.startSpan(
+        `cache-projector apply ${table}`,
+        { kind: SpanKind.CONSUMER, attributes: { 'messaging.system': 'kafka', 'bgc.table': table } },
+        propagation.extract(ROOT_CONTEXT, { traceparent }),
+      );
+    }
     try {
       const event = JSON.parse(message.value.toString()) as ChangeEvent;
-      const writes = spaces.flatMap((keys) => projectEvent(table, event, keys));
-      for (const w of writes) queueWrite(pipeline, w, this.#writeSettings);
-      return { message, writes: writes.length, event, ...(span ? { span } : {}) };
+      // every write is made before any is queued: an event that cannot be projected queues nothing
+      const writes =
+        spaces.length === 1 ? projectEvent(table, event, spaces[0] as Keyspace) : projectAll(table, event, spaces);
+      for (const w of writes) queueWrite(batch, w, this.#writeSettings);
+      planned.writes = writes.length;
+      const committedAt = event.source?.ts_ms;
+      if (typeof committedAt === 'number') planned.committedAt = committedAt;
     } catch (err) {
-      return { message, writes: 0, error: err instanceof Error ? err.message : String(err), ...(span ? { span } : {}) };
+      planned.error = err instanceof Error ? err.message : String(err);
     }
+    return planned;
   }
 
   async #deadLetter(producer: Producer, topic: string, partition: number, table: string, dead: Planned[]) {

@@ -1,9 +1,9 @@
 /**
  * Reads the projected topics with a consumer group of its own, from the group's committed offsets (the beginning
  * for a new group) up to fixed targets (high watermarks taken by the caller), and applies every event's projection
- * into one keyspace, a Redis pipeline per chunk; or only counts what it would write (a dry run). An offset is
- * committed only after Redis acknowledged the writes of every event up to it, so an interrupted replay continues
- * where it stopped, and the guarded writes make whatever it repeats a no-op.
+ * into one keyspace, a few script calls per chunk (`writeBatch`); or only counts what it would write (a dry run). An
+ * offset is committed only after Redis acknowledged the writes of every event up to it, so an interrupted replay
+ * continues where it stopped, and the guarded writes make whatever it repeats a no-op.
  */
 import type { Admin, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import type { Keyspace } from '@bgc/cache/keys';
