@@ -57,7 +57,7 @@ export const projectorEnv = {
    * the broker answers a fetch once it has this many bytes, or after PROJECTOR_FETCH_MAX_WAIT_MS: under a trickle
    * of events one fetch carries many instead of one fetch per event (each costs the broker and this process a round)
    */
-  PROJECTOR_FETCH_MIN_BYTES: envTypes.positiveInt(64 * 1024),
+  PROJECTOR_FETCH_MIN_BYTES: envTypes.positiveInt(16 * 1024),
   /**
    * the group's offsets are committed at most this often (and when the group is left): a commit is a write to
    * Kafka, and after a crash the events since the last one are applied again, which the guarded writes make a no-op
