@@ -33,6 +33,7 @@ import { registerScripts, writeBatch } from '@bgc/cache/scripts';
 import type { ChangeEvent, Row } from '@bgc/events/envelope';
 import { changeEventTypes } from '@bgc/events/pg-values';
 import { startServiceProcess } from '@bgc/testkit/service-process';
+import { bareHttpCeiling } from './src/http-ceiling.ts';
 import { processCpuSeconds } from './src/process-cpu.ts';
 import { runProgram, table } from './src/stats.ts';
 import type { VegetaReport } from './src/vegeta.ts';
@@ -190,7 +191,12 @@ try {
   // gently: a cold read API fills counts and blocks from the database (leases, fills), which costs more than a read
   log(`warm-up: ${args['warmup-rate']}/s for ${args.warmup} s`);
   const warm = await attack(bin, targets, Number(args['warmup-rate']), Number(args.warmup));
-  const rows: { label: string; report: VegetaReport; profile: ReturnType<typeof hitRatio>; cpu: number }[] = [];
+  const rows: {
+    label: string;
+    report: VegetaReport;
+    profile: ReturnType<typeof hitRatio> | undefined;
+    cpu: number;
+  }[] = [];
   let before = await lookups();
   for (const rate of rates) {
     const cpu0 = processCpuSeconds(api.pid);
@@ -200,6 +206,13 @@ try {
     const after = await lookups();
     rows.push({ label: String(rate), report, profile: hitRatio(before, after, 'profile'), cpu });
     before = after;
+  }
+  // the same rates against a bare node:http server answering a body of the API's size: the machine's HTTP floor
+  const bodyBytes = Math.round((rows[0]?.report.bytes_in?.mean ?? 600) || 600);
+  for (const rate of rates) {
+    log(`ceiling: a bare node:http server, ${rate}/s for ${args.duration} s`);
+    const report = await bareHttpCeiling(bin, rate, Number(args.duration), bodyBytes);
+    rows.push({ label: `bare node:http ${rate}`, report, profile: undefined, cpu: NaN });
   }
   const ceilingKey = (await redis.keys(`${KEY_PREFIX}*:profile`).then((k) => k[0])) ?? '';
   log('ceiling: redis-benchmark HGETALL of a profile document, 50 clients');
@@ -249,7 +262,9 @@ ${table(
 
 status codes: ${rows.map((r) => `${r.label}/s ${JSON.stringify(r.report.status_codes)}`).join('; ')} (404: an inactive user, as
 the API answers; 0: no answer within 5 s)
-ceiling: redis-benchmark HGETALL of a profile document, 50 clients, same run: ${ceiling} requests/s
+ceiling: redis-benchmark HGETALL of a profile document, 50 clients, same run: ${ceiling} requests/s; "bare node:http" rows:
+the same rates against a node:http server that answers every request with a fixed body of the API's mean size
+(bench/src/http-ceiling.ts), the floor any Node HTTP service meets on this machine
 `);
 } finally {
   await api[Symbol.asyncDispose]();

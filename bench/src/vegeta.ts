@@ -20,6 +20,7 @@ export interface VegetaReport {
   throughput: number;
   success: number;
   status_codes: Record<string, number>;
+  bytes_in?: { total: number; mean: number };
 }
 
 export interface VegetaTarget {
@@ -43,7 +44,8 @@ export function writeTargets(file: string, targets: Iterable<VegetaTarget>): voi
   for (const t of targets) {
     lines.push(JSON.stringify({ ...t, ...(t.body ? { body: Buffer.from(t.body).toString('base64') } : {}) }));
   }
-  fs.writeFileSync(file, lines.join('\n'));
+  // every line ends with a newline: vegeta drops a last line without one (a file of one target has none to attack)
+  fs.writeFileSync(file, `${lines.join('\n')}\n`);
 }
 
 export async function attack(
