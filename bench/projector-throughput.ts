@@ -27,7 +27,9 @@ import cliProgress from 'cli-progress';
 import { Redis } from 'ioredis';
 import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
+import { PROJECTED_TABLES } from '@bgc/cache/projections';
 import { SCRIPTS } from '@bgc/cache/scripts';
+import { tableTopic } from '@bgc/events/topics';
 import { loadEnv } from '@bgc/config/env';
 import { startServiceProcess } from '@bgc/testkit/service-process';
 import { infraEnv } from '@bgc/config/infra';
@@ -310,8 +312,8 @@ async function ownProjector() {
   const group = `bench-projector-latency-${crypto.randomUUID()}`;
   const admin = kafka.admin();
   await admin.connect();
-  for (const t of ['users', 'profiles', 'relationships', 'room_members', 'conversation_participants', 'messages']) {
-    const topic = `${topicPrefix}.public.${t}`;
+  for (const table of PROJECTED_TABLES) {
+    const topic = tableTopic(topicPrefix, 'public', table);
     const ends = await admin.fetchTopicOffsets(topic);
     await admin.setOffsets({
       groupId: group,

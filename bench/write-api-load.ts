@@ -148,7 +148,7 @@ async function pgbenchCeiling(pair: [string, string], seconds: number): Promise<
   fs.writeFileSync(
     script,
     // the statement the API sends for a send without Idempotency-Key (services/write-api/src/routes/chat.ts); the
-    // API's WAL-position read is shared by all requests that commit meanwhile, so it is left out here
+    // API reads its Commit-LSN in the same message, once per batch of sends, so it is left out here
     `INSERT INTO messages (room_id, sender_id, type, content)
 SELECT '${room}', '${member.rows[0]?.user_id}', 'TEXT', 'pgbench'
   FROM (SELECT pg_logical_emit_message(true, 'otel.traceparent', '00-00000000000000000000000000000001-0000000000000001-01')) AS trace

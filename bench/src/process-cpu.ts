@@ -9,15 +9,24 @@ import fs from 'node:fs';
 const TICKS_PER_SECOND = 100;
 
 /**
- * CPU seconds (user + system) one process has used so far, from /proc/<pid>/stat (utime and stime, the 14th and 15th
- * fields, after the command name, which may hold spaces); NaN when it cannot be read (gone, or not Linux).
+ * A process's name and CPU seconds (user + system) so far, from /proc/<pid>/stat: utime and stime are the 14th and
+ * 15th fields, counted after the name, which is in parentheses and may hold spaces. Throws if the process is gone.
  */
+function readStat(pid: number | string): { comm: string; seconds: number } {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const close = stat.lastIndexOf(')');
+  const fields = stat.slice(close + 2).split(' ');
+  return {
+    comm: stat.slice(stat.indexOf('(') + 1, close),
+    seconds: (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND,
+  };
+}
+
+/** CPU seconds (user + system) one process has used so far; NaN when it cannot be read (gone, or not Linux). */
 export function processCpuSeconds(pid: number | undefined): number {
   if (pid === undefined) return NaN;
   try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+    return readStat(pid).seconds;
   } catch {
     return NaN;
   }
@@ -50,14 +59,10 @@ export function cpuByGroup(): Map<string, number> {
   for (const pid of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(pid)) continue;
     try {
-      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const close = stat.lastIndexOf(')');
-      const comm = stat.slice(stat.indexOf('(') + 1, close);
-      const fields = stat.slice(close + 2).split(' ');
-      const ticks = Number(fields[11]) + Number(fields[12]);
-      if (!ticks) continue;
+      const { comm, seconds } = readStat(pid);
+      if (!seconds) continue;
       const group = groupOf(fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8'), comm);
-      totals.set(group, (totals.get(group) ?? 0) + ticks / TICKS_PER_SECOND);
+      totals.set(group, (totals.get(group) ?? 0) + seconds);
     } catch {
       // the process ended while we read it
     }

@@ -89,7 +89,7 @@ export interface WriteBatch extends ProjectionCommands<unknown> {
 
 /**
  * A batch of guarded writes, sent as few calls of the script that applies many (`APPLY_WRITES` in `lua.ts`;
- * `write-batch.ts`): on a single Redis the whole batch in queue order, a call per few hundred writes; on a Redis
+ * `write-batch.ts`): on a single Redis the whole batch in queue order, a call per `WRITES_PER_CALL` writes; on a Redis
  * Cluster, where a script's keys must share a slot, a call per hash tag (every key of one write shares its tag), in
  * queue order within it, and ioredis's autopipelining groups the calls per node (`enableAutoPipelining` on the
  * Cluster client). Writes on different tags touch different keys, so only the order within a tag matters. Results

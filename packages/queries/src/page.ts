@@ -9,6 +9,7 @@ import { cursorMs, decodeCursor, FIRST_ASC, FIRST_DESC, toPage } from './cursor.
 import type { FeedRow, FriendRow, MessageRow, PersonRow, ThreadRow } from './queries.ts';
 import { run, type Query, type Queryable } from './query.ts';
 import * as q from './queries.ts';
+import { followersPage, followingPage } from './people.ts';
 
 const DAY = 86_400_000;
 /** Windows tried in turn below the cursor: a month, a year, everything. */
@@ -79,6 +80,19 @@ export async function friends(db: Queryable, userId: string, opts: PageOptions =
   const limit = limitOf(opts);
   const c = opts.cursor ? decodeCursor(opts.cursor, 'time') : FIRST_DESC;
   return toPage(await run(db, q.friendsPage, [userId, c.t, c.id, limit + 1]), limit, timeKey);
+}
+
+/** Accounts following a user (`side: 'followers'`) or followed by them, newest follow first. */
+export async function follows(
+  db: Queryable,
+  side: 'followers' | 'following',
+  userId: string,
+  opts: PageOptions = {},
+): Promise<Page<FriendRow>> {
+  const limit = limitOf(opts);
+  const c = opts.cursor ? decodeCursor(opts.cursor, 'time') : FIRST_DESC;
+  const page = side === 'followers' ? followersPage : followingPage;
+  return toPage(await run(db, page, [userId, c.t, c.id, limit + 1]), limit, timeKey);
 }
 
 export async function forumCategory(

@@ -6,30 +6,37 @@
 import type { FriendRow } from './queries.ts';
 import { cursorT, query, type Time, type Uuid } from './query.ts';
 
-/** Accounts following a user, newest follow first. relationships_to_user_idx (to_user_id, type, status). */
-export const followersPage = query<[userId: Uuid, cursorT: Time, cursorId: Uuid, limit: number], FriendRow>(
-  'followers_page',
-  { indexes: ['relationships_to_user_idx', 'users_pkey'] },
-  `
-SELECT r.from_user_id AS id, u.name, u.image, r.created_at AS since, ${cursorT('r.created_at')} AS cursor_t
-  FROM relationships r JOIN users u ON u.id = r.from_user_id
- WHERE r.to_user_id = $1 AND r.type = 'FOLLOW' AND r.status = 'ACCEPTED'
-   AND (r.created_at, r.from_user_id) < ($2::timestamptz, $3::uuid)
- ORDER BY r.created_at DESC, r.from_user_id DESC
+/**
+ * One side of a user's accepted follows as a keyset page, newest follow first: `given` is the user's column,
+ * `listed` the other side's (the accounts the page shows).
+ */
+const followPage = (
+  name: string,
+  index: string,
+  given: 'from_user_id' | 'to_user_id',
+  listed: 'from_user_id' | 'to_user_id',
+) =>
+  query<[userId: Uuid, cursorT: Time, cursorId: Uuid, limit: number], FriendRow>(
+    name,
+    { indexes: [index, 'users_pkey'] },
+    `
+SELECT r.${listed} AS id, u.name, u.image, r.created_at AS since, ${cursorT('r.created_at')} AS cursor_t
+  FROM relationships r JOIN users u ON u.id = r.${listed}
+ WHERE r.${given} = $1 AND r.type = 'FOLLOW' AND r.status = 'ACCEPTED'
+   AND (r.created_at, r.${listed}) < ($2::timestamptz, $3::uuid)
+ ORDER BY r.created_at DESC, r.${listed} DESC
  LIMIT $4`,
-);
+  );
 
-/** Accounts a user follows, newest first. relationships_from_user_id_type_to_user_id_key. */
-export const followingPage = query<[userId: Uuid, cursorT: Time, cursorId: Uuid, limit: number], FriendRow>(
+/** Accounts following a user. relationships_to_user_idx (to_user_id, type, status). */
+export const followersPage = followPage('followers_page', 'relationships_to_user_idx', 'to_user_id', 'from_user_id');
+
+/** Accounts a user follows. relationships_from_user_id_type_to_user_id_key. */
+export const followingPage = followPage(
   'following_page',
-  { indexes: ['relationships_from_user_id_type_to_user_id_key', 'users_pkey'] },
-  `
-SELECT r.to_user_id AS id, u.name, u.image, r.created_at AS since, ${cursorT('r.created_at')} AS cursor_t
-  FROM relationships r JOIN users u ON u.id = r.to_user_id
- WHERE r.from_user_id = $1 AND r.type = 'FOLLOW' AND r.status = 'ACCEPTED'
-   AND (r.created_at, r.to_user_id) < ($2::timestamptz, $3::uuid)
- ORDER BY r.created_at DESC, r.to_user_id DESC
- LIMIT $4`,
+  'relationships_from_user_id_type_to_user_id_key',
+  'from_user_id',
+  'to_user_id',
 );
 
 export interface DocumentRow {

@@ -68,8 +68,10 @@ interface Planned {
  */
 const sampled = (traceparent: string) => (Number.parseInt(traceparent.slice(-2), 16) & 1) === 1;
 
-/** The writes of an event in every keyspace written (the live generation, and a rebuild's). */
+/** The writes of an event in every keyspace written (the live generation, and a rebuild's while one builds). */
 function projectAll(table: string, event: ChangeEvent, spaces: Keyspace[]): Write[] {
+  const [only] = spaces;
+  if (spaces.length === 1 && only) return projectEvent(table, event, only); // the usual case, without a copy
   const writes: Write[] = [];
   for (const keys of spaces) for (const w of projectEvent(table, event, keys)) writes.push(w);
   return writes;
@@ -327,8 +329,7 @@ export class CacheProjector implements Service {
     try {
       const event = JSON.parse(message.value.toString()) as ChangeEvent;
       // every write is made before any is queued: an event that cannot be projected queues nothing
-      const writes =
-        spaces.length === 1 ? projectEvent(table, event, spaces[0] as Keyspace) : projectAll(table, event, spaces);
+      const writes = projectAll(table, event, spaces);
       for (const w of writes) queueWrite(batch, w, this.#writeSettings);
       planned.writes = writes.length;
       const committedAt = event.source?.ts_ms;

@@ -84,10 +84,16 @@ export class StatementBatcher<Row extends pg.QueryResultRow> {
   #inFlight = 0;
   #pumpScheduled = false;
 
+  /** the database span's name and statement (parameterized: never the values) */
+  readonly #spanName: string;
+  readonly #spanStatement: string;
+
   constructor(pool: pg.Pool, statement: BatchedStatement<Row>, opts: BatchOptions) {
     this.#pool = pool;
     this.#statement = statement;
     this.#opts = opts;
+    this.#spanName = `pg.query:INSERT ${opts.route}`;
+    this.#spanStatement = `BEGIN; ${statement.text}; COMMIT; SELECT pg_current_wal_lsn()`;
   }
 
   /** Runs one request's write; resolves with its row (undefined when its condition refused it) and the LSN. */
@@ -196,14 +202,11 @@ export class StatementBatcher<Row extends pg.QueryResultRow> {
     const statement = this.#statement.text.replace(/\$(\d+)\b/g, (_, n: string) =>
       arrayLiteral(parameters[Number(n) - 1]),
     );
-    const span = tracer.startSpan(`pg.query:INSERT ${this.#opts.route}`, {
-      kind: SpanKind.CLIENT,
-      attributes: {
-        'db.system': 'postgresql',
-        'db.statement': `BEGIN; ${this.#statement.text}; COMMIT; SELECT pg_current_wal_lsn()`,
-      },
-    });
     const client = await this.#pool.connect();
+    const span = tracer.startSpan(this.#spanName, {
+      kind: SpanKind.CLIENT,
+      attributes: { 'db.system': 'postgresql', 'db.statement': this.#spanStatement },
+    });
     let broken: Error | undefined;
     try {
       // one Query message: node-postgres answers it with one result per statement

@@ -1,13 +1,10 @@
 /** Profiles and the lists of a user: friends, followers, following. */
 import { z } from 'zod';
 import type { Page } from '@bgc/queries/cursor';
-import { decodeCursor, FIRST_DESC, toPage } from '@bgc/queries/cursor';
-import { friends } from '@bgc/queries/page';
+import { follows, friends } from '@bgc/queries/page';
 import type { CountsRow } from '@bgc/queries/people';
-import { followersPage, followingPage } from '@bgc/queries/people';
 import type { FriendRow } from '@bgc/queries/queries';
 import type { Queryable } from '@bgc/queries/query';
-import { run } from '@bgc/queries/query';
 import { notFound } from '@bgc/http-api/api-error';
 import type { AnyRoute } from '../http.ts';
 import { pageQuery, route, uuid } from '../http.ts';
@@ -55,16 +52,8 @@ const pageOf: Record<
   (db: Queryable, userId: string, cursor: string | null, limit: number) => Promise<Page<FriendRow>>
 > = {
   friends: (db, userId, cursor, limit) => friends(db, userId, { cursor, limit }),
-  followers: async (db, userId, cursor, limit) => {
-    const c = cursor ? decodeCursor(cursor, 'time') : FIRST_DESC;
-    const rows = await run(db, followersPage, [userId, c.t, c.id, limit + 1]);
-    return toPage(rows, limit, (r) => ({ t: r.cursor_t, id: r.id }));
-  },
-  following: async (db, userId, cursor, limit) => {
-    const c = cursor ? decodeCursor(cursor, 'time') : FIRST_DESC;
-    const rows = await run(db, followingPage, [userId, c.t, c.id, limit + 1]);
-    return toPage(rows, limit, (r) => ({ t: r.cursor_t, id: r.id }));
-  },
+  followers: (db, userId, cursor, limit) => follows(db, 'followers', userId, { cursor, limit }),
+  following: (db, userId, cursor, limit) => follows(db, 'following', userId, { cursor, limit }),
 };
 
 const presentPerson = (r: FriendRow) => ({ id: r.id, name: r.name, image: r.image, since: r.cursor_t });
