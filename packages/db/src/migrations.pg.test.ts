@@ -224,6 +224,37 @@ describe('schema', () => {
     expect(profiles).toContain('bio');
   });
 
+  test('new history rows get time-ordered ids (UUIDv7), in every partition, as the writer', async () => {
+    await using ctx = await openTestContext('uuidv7', { migrated: true });
+    const db = await ctx.connectAs('writer');
+    const nowMs = async () =>
+      Number(
+        (await db.query<{ ms: string }>(`SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint::text AS ms`))
+          .rows[0]?.ms,
+      );
+    const before = await nowMs();
+    await populate(db); // includes a message in a month with no partition yet (DEFAULT)
+    const after = await nowMs();
+    const ids = await db.query<{ table: string; id: string; ms: string }>(`
+      SELECT t, id::text AS id, ('x' || substr(replace(id::text, '-', ''), 1, 12))::bit(48)::bigint::text AS ms
+        FROM (SELECT 'messages' AS t, id FROM messages
+              UNION ALL SELECT 'status_updates', id FROM status_updates
+              UNION ALL SELECT 'forum_posts', id FROM forum_posts) rows`);
+    expect(ids.rows.length).toBe(9);
+    for (const row of ids.rows) {
+      // version 7, RFC 9562 variant, and the leading 48 bits are the insert's time in ms
+      expect(row.id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+      expect(Number(row.ms)).toBeGreaterThanOrEqual(before);
+      expect(Number(row.ms)).toBeLessThanOrEqual(after);
+    }
+    // ids made one after another sort in the order they were made (to the millisecond)
+    const seq = await db.query<{ id: string }>(
+      `SELECT uuidv7()::text AS id FROM generate_series(1, 3) CROSS JOIN LATERAL pg_sleep(0.002)`,
+    );
+    const made = seq.rows.map((r) => r.id);
+    expect([...made].sort()).toEqual(made);
+  });
+
   test('every update raises the row version; bad rows are refused by constraints', async () => {
     await using ctx = await openTestContext('versions', { migrated: true });
     const db = await ctx.connectAs('writer');
