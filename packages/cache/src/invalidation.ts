@@ -143,6 +143,8 @@ export function recordingKeys(batch: WriteBatch): KeyRecordingBatch {
     setMember: (key, ...rest) => record([key], batch.setMember(key, ...rest)),
     addMessage: (recent, bodies, ...rest) => record([recent, bodies], batch.addMessage(recent, bodies, ...rest)),
     deleteMessage: (recent, bodies, ...rest) => record([recent, bodies], batch.deleteMessage(recent, bodies, ...rest)),
+    rankPut: (list, bodies, lease, ...rest) => record([list, bodies], batch.rankPut(list, bodies, lease, ...rest)),
+    rankDelete: (list, bodies, lease, id) => record([list, bodies], batch.rankDelete(list, bodies, lease, id)),
     hdel: (key, ...fields) => record([key], batch.hdel(key, ...fields)),
     exec: () => batch.exec(),
   };

@@ -1,6 +1,6 @@
 /**
  * Key names of the Redis projections. Every key a write script touches shares one hash tag (`{u:<id>}`,
- * `{room:<id>}`, `{conv:<id>}`), so each script runs on one Redis Cluster slot. `prefix` (tests, and the
+ * `{room:<id>}`, `{conv:<id>}`, `{forum:<id>}`), so each script runs on one Redis Cluster slot. `prefix` (tests, and the
  * generations of a rebuild) goes outside the tag.
  */
 export interface Keyspace {
@@ -23,6 +23,13 @@ export interface Keyspace {
   roomBodies(roomId: string): string;
   conversationRecent(conversationId: string): string;
   conversationBodies(conversationId: string): string;
+  /**
+   * A forum category's front page (`front-page.ts`): sorted set of thread ids by last activity with its `~floor`,
+   * thread rows in `forumFrontBodies`, the fill's lease in `forumFrontLease`.
+   */
+  forumFront(categoryId: string): string;
+  forumFrontBodies(categoryId: string): string;
+  forumFrontLease(categoryId: string): string;
 }
 
 export function keyspace(prefix = ''): Keyspace {
@@ -40,5 +47,8 @@ export function keyspace(prefix = ''): Keyspace {
     roomBodies: (id) => `${prefix}{room:${id}}:bodies`,
     conversationRecent: (id) => `${prefix}{conv:${id}}:recent`,
     conversationBodies: (id) => `${prefix}{conv:${id}}:bodies`,
+    forumFront: (id) => `${prefix}{forum:${id}}:front`,
+    forumFrontBodies: (id) => `${prefix}{forum:${id}}:front:bodies`,
+    forumFrontLease: (id) => `${prefix}{forum:${id}}:front:lease`,
   };
 }

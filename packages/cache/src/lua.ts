@@ -65,6 +65,47 @@ local function deleteMessage(recent, bodies, id)
   redis.call('HSET', bodies, id, '~')
   return 1
 end`,
+  rankPut: `
+local function rankPut(list, bodies, lease, id, score, version, json, cap)
+  if redis.call('EXISTS', list) == 0 then
+    redis.call('DEL', lease)
+    return 0
+  end
+  local floor = redis.call('ZSCORE', list, '~floor')
+  if not floor then
+    redis.call('DEL', list, bodies, lease)
+    return 0
+  end
+  local current = redis.call('HGET', bodies, id)
+  if current and (current == '~' or string.sub(current, 1, 20) >= version) then return 0 end
+  if tonumber(score) <= tonumber(floor) then
+    redis.call('ZREM', list, id)
+    redis.call('HDEL', bodies, id)
+    return 1
+  end
+  redis.call('HSET', bodies, id, version .. '|' .. json)
+  redis.call('ZADD', list, score, id)
+  local over = redis.call('ZCARD', list) - 1 - tonumber(cap)
+  if over > 0 then
+    redis.call('ZREM', list, '~floor')
+    local old = redis.call('ZRANGE', list, 0, over - 1)
+    redis.call('ZREMRANGEBYRANK', list, 0, over - 1)
+    for _, old_id in ipairs(old) do redis.call('HDEL', bodies, old_id) end
+    local lowest = redis.call('ZRANGE', list, 0, 0, 'WITHSCORES')
+    redis.call('ZADD', list, lowest[2], '~floor')
+  end
+  return 1
+end`,
+  rankDelete: `
+local function rankDelete(list, bodies, lease, id)
+  if redis.call('EXISTS', list) == 0 then
+    redis.call('DEL', lease)
+    return 0
+  end
+  redis.call('ZREM', list, id)
+  redis.call('HSET', bodies, id, '~')
+  return 1
+end`,
 };
 
 export type Shape = keyof typeof FUNCTIONS;
@@ -85,6 +126,8 @@ export const SINGLE_WRITE_LUA: Record<Shape, string> = {
   setMember: single('setMember', 1, 3),
   addMessage: single('addMessage', 2, 5),
   deleteMessage: single('deleteMessage', 2, 1),
+  rankPut: single('rankPut', 3, 5),
+  rankDelete: single('rankDelete', 3, 1),
 };
 
 /**
@@ -98,6 +141,8 @@ export const OP = {
   setMember: 'M',
   addMessage: 'A',
   deleteMessage: 'X',
+  rankPut: 'K',
+  rankDelete: 'Q',
   hdel: 'H',
 } as const;
 
@@ -126,6 +171,12 @@ while a <= n do
   elseif op == '${OP.deleteMessage}' then
     ok, reply = pcall(deleteMessage, KEYS[k], KEYS[k + 1], ARGV[a + 1])
     k, a = k + 2, a + 2
+  elseif op == '${OP.rankPut}' then
+    ok, reply = pcall(rankPut, KEYS[k], KEYS[k + 1], KEYS[k + 2], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5])
+    k, a = k + 3, a + 6
+  elseif op == '${OP.rankDelete}' then
+    ok, reply = pcall(rankDelete, KEYS[k], KEYS[k + 1], KEYS[k + 2], ARGV[a + 1])
+    k, a = k + 3, a + 2
   elseif op == '${OP.deleteDocument}' then
     ok, reply = pcall(deleteDocument, KEYS[k], ARGV[a + 1])
     k, a = k + 1, a + 2

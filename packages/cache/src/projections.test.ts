@@ -3,7 +3,7 @@ import type { ChangeEvent, Row } from '@bgc/events/envelope';
 import { UNAVAILABLE } from '@bgc/events/envelope';
 import { keyspace } from './keys.ts';
 import { rowVersion, sequenceVersion } from './versions.ts';
-import { projectEvent, UnprojectableEvent } from './projections.ts';
+import { FRONT_PAGE_THREADS, projectEvent, UnprojectableEvent } from './projections.ts';
 
 const keys = keyspace('p:');
 const event = (
@@ -34,6 +34,38 @@ const event = (
 });
 
 describe('what each change event does to Redis', () => {
+  test('forum threads: their category’s front page, ranked by last activity (ms), versioned by the row', () => {
+    const thread = {
+      id: 't1',
+      category_id: 'c1',
+      title: 'Openings',
+      last_post_at: '2026-11-28T10:00:00.123456Z',
+      version: 4,
+    };
+    const keysOf = {
+      list: 'p:{forum:c1}:front',
+      bodies: 'p:{forum:c1}:front:bodies',
+      lease: 'p:{forum:c1}:front:lease',
+    };
+    expect(projectEvent('forum_threads', event('u', null, thread), keys)).toEqual([
+      {
+        op: 'rankPut',
+        ...keysOf,
+        id: 't1',
+        score: Date.UTC(2026, 10, 28, 10, 0, 0, 123),
+        version: rowVersion(4),
+        json: JSON.stringify(thread),
+        cap: FRONT_PAGE_THREADS,
+      },
+    ]);
+    expect(projectEvent('forum_threads', event('d', { id: 't1', category_id: 'c1' }, null), keys)).toEqual([
+      { op: 'rankDelete', ...keysOf, id: 't1' },
+    ]);
+    expect(() => projectEvent('forum_threads', event('c', null, { ...thread, last_post_at: 'soon' }), keys)).toThrow(
+      UnprojectableEvent,
+    );
+  });
+
   test('users and profiles: versioned parts of one document; a deleted user is a tombstone', () => {
     const user = { id: 'u1', name: 'Ann', version: 3 };
     expect(projectEvent('users', event('u', null, user), keys)).toEqual([

@@ -7,7 +7,9 @@
  *  - relationships → friends (ACCEPTED FRIEND, both sides, a field per row direction), following / followers
  *    (ACCEPTED FOLLOW), blocks;
  *  - room_members, conversation_participants → the membership hashes of both sides;
- *  - messages → the capped recent list of their room or conversation, bodies versioned by the row's `version`.
+ *  - messages → the capped recent list of their room or conversation, bodies versioned by the row's `version`;
+ *  - forum_threads → their category's front page (`front-page.ts`), if one is held: ranked by last activity,
+ *    versioned by the row's `version`.
  * Memberships are versioned by the event's `source.sequence`. Other tables project nothing (yet).
  */
 import type { ChangeEvent, Row } from '@bgc/events/envelope';
@@ -21,7 +23,22 @@ export type Write =
   | { op: 'deleteDocument'; key: string }
   | { op: 'setMember'; key: string; member: string; sequence: string; value: string }
   | { op: 'addMessage'; recent: string; bodies: string; id: string; score: number; version: string; json: string }
-  | { op: 'deleteMessage'; recent: string; bodies: string; id: string };
+  | { op: 'deleteMessage'; recent: string; bodies: string; id: string }
+  | {
+      op: 'rankPut';
+      list: string;
+      bodies: string;
+      lease: string;
+      id: string;
+      score: number;
+      version: string;
+      json: string;
+      cap: number;
+    }
+  | { op: 'rankDelete'; list: string; bodies: string; lease: string; id: string };
+
+/** Threads a forum category's front page holds at most (the read API fills it with this many). */
+export const FRONT_PAGE_THREADS = 100;
 
 /** A change event the projector cannot use (it goes to the dead-letter topic with this message). */
 export class UnprojectableEvent extends Error {}
@@ -33,6 +50,7 @@ export const PROJECTED_TABLES = [
   'room_members',
   'conversation_participants',
   'messages',
+  'forum_threads',
 ] as const;
 
 const text = (row: Row, column: string): string => {
@@ -113,6 +131,22 @@ export function projectEvent(table: string, event: ChangeEvent, keys: Keyspace):
       if (Number.isNaN(score)) throw new UnprojectableEvent('created_at is not a timestamp');
       return [
         { op: 'addMessage', recent, bodies, id, score, version: rowVersion(row.version), json: JSON.stringify(row) },
+      ];
+    }
+    case 'forum_threads': {
+      const category = text(row, 'category_id');
+      const [list, bodies, lease] = [
+        keys.forumFront(category),
+        keys.forumFrontBodies(category),
+        keys.forumFrontLease(category),
+      ];
+      const id = text(row, 'id');
+      if (!present) return [{ op: 'rankDelete', list, bodies, lease, id }];
+      const score = Date.parse(text(row, 'last_post_at'));
+      if (Number.isNaN(score)) throw new UnprojectableEvent('last_post_at is not a timestamp');
+      const version = rowVersion(row.version);
+      return [
+        { op: 'rankPut', list, bodies, lease, id, score, version, json: JSON.stringify(row), cap: FRONT_PAGE_THREADS },
       ];
     }
     default:

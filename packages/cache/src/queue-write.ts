@@ -36,5 +36,11 @@ export function queueWrite(batch: WriteBatch, w: Write, settings: WriteSettings)
     case 'deleteMessage':
       batch.deleteMessage(w.recent, w.bodies, w.id);
       return;
+    case 'rankPut':
+      batch.rankPut(w.list, w.bodies, w.lease, w.id, w.score, w.version, w.json, w.cap);
+      return;
+    case 'rankDelete':
+      batch.rankDelete(w.list, w.bodies, w.lease, w.id);
+      return;
   }
 }

@@ -11,7 +11,11 @@
  *    bring it back;
  *  - a membership hash (member → `<sequence>|<value>` present, `<sequence>-` removed, newest sequence wins);
  *  - a capped list of recent messages: a sorted set of ids by time plus a hash of versioned bodies; a deleted
- *    message leaves `~` as its body so it never comes back.
+ *    message leaves `~` as its body so it never comes back;
+ *  - a ranked front page (a forum category's threads by last activity, `front-page.ts`): like the recent list, but
+ *    an entry's rank changes, so the list is created only by a complete read of the database (the read API's fill,
+ *    under a lease) and says how deep it is complete (`~floor`); events keep an existing list in step and, when
+ *    there is none, take the lease away so that a fill which read before them stores nothing.
  */
 import type { ChainableCommander, Cluster, Redis } from 'ioredis';
 import { SINGLE_WRITE_LUA } from './lua.ts';
@@ -39,6 +43,22 @@ export interface ProjectionCommands<R> {
   ): R;
   /** Removes a message and leaves its tombstone. */
   deleteMessage(recentKey: string, bodiesKey: string, id: string): R;
+  /**
+   * Adds, moves or updates an entry of an existing front page if newer (leaves it when it falls to or below the
+   * floor), keeps the top `cap`; with no list, takes the fill's lease away.
+   */
+  rankPut(
+    listKey: string,
+    bodiesKey: string,
+    leaseKey: string,
+    id: string,
+    score: number,
+    version: string,
+    json: string,
+    cap: number,
+  ): R;
+  /** Removes an entry of an existing front page and leaves its tombstone; with no list, takes the lease away. */
+  rankDelete(listKey: string, bodiesKey: string, leaseKey: string, id: string): R;
 }
 
 export type ScriptedRedis = Redis & ProjectionCommands<Promise<number>>;
@@ -53,6 +73,8 @@ export const SCRIPTS: Record<keyof ProjectionCommands<unknown>, { numberOfKeys: 
   setMember: { numberOfKeys: 1, lua: SINGLE_WRITE_LUA.setMember },
   addMessage: { numberOfKeys: 2, lua: SINGLE_WRITE_LUA.addMessage },
   deleteMessage: { numberOfKeys: 2, lua: SINGLE_WRITE_LUA.deleteMessage },
+  rankPut: { numberOfKeys: 3, lua: SINGLE_WRITE_LUA.rankPut },
+  rankDelete: { numberOfKeys: 3, lua: SINGLE_WRITE_LUA.rankDelete },
 };
 
 /**

@@ -16,7 +16,7 @@ function writeStream(n: number) {
     state = (state * 1103515245 + 12345) % 2 ** 31;
     return state % m;
   };
-  return Array.from({ length: n }, (_, i) => ({ i, kind: next(100), id: `k${next(4)}`, version: next(30) + 1 }));
+  return Array.from({ length: n }, (_, i) => ({ i, kind: next(112), id: `k${next(4)}`, version: next(30) + 1 }));
 }
 
 type Step = ReturnType<typeof writeStream>[number];
@@ -32,7 +32,18 @@ function queue(b: WriteBatch, ks: Keyspace, { i, kind, id, version }: Step) {
   else if (kind < 70)
     b.setMember(ks.roomMembers(id), `u${version % 5}`, seq(version, i % 3), kind < 60 ? 'MEMBER' : '-');
   else if (kind < 95) b.addMessage(ks.roomRecent(id), ks.roomBodies(id), `m${version}`, version, v, `{"i":${i}}`, 5);
-  else b.deleteMessage(ks.roomRecent(id), ks.roomBodies(id), `m${version}`);
+  else if (kind < 100) b.deleteMessage(ks.roomRecent(id), ks.roomBodies(id), `m${version}`);
+  else if (kind < 109) {
+    // a thread's rank moves with its version here (score = version % 11), below the floor too
+    const front = [ks.forumFront(id), ks.forumFrontBodies(id), ks.forumFrontLease(id)] as const;
+    b.rankPut(...front, `t${i % 7}`, version % 11, v, `{"i":${i}}`, 4);
+  } else b.rankDelete(ks.forumFront(id), ks.forumFrontBodies(id), ks.forumFrontLease(id), `t${version % 7}`);
+}
+
+/** Front pages held for k0 and k1 (complete above score 2), none for k2 and k3 but a fill's lease. */
+async function frontPages(redis: ScriptedRedis, ks: Keyspace) {
+  for (const id of ['k0', 'k1']) await redis.zadd(ks.forumFront(id), 2, '~floor');
+  for (const id of ['k2', 'k3']) await redis.set(ks.forumFrontLease(id), 'token');
 }
 
 /** Each write as its own command, awaited in turn: what a batch must be equal to. */
@@ -47,6 +58,8 @@ async function oneByOne(redis: ScriptedRedis, ks: Keyspace, steps: Step[]) {
       setMember: (...a: Parameters<WriteBatch['setMember']>) => calls.push(redis.setMember(...a)),
       addMessage: (...a: Parameters<WriteBatch['addMessage']>) => calls.push(redis.addMessage(...a)),
       deleteMessage: (...a: Parameters<WriteBatch['deleteMessage']>) => calls.push(redis.deleteMessage(...a)),
+      rankPut: (...a: Parameters<WriteBatch['rankPut']>) => calls.push(redis.rankPut(...a)),
+      rankDelete: (...a: Parameters<WriteBatch['rankDelete']>) => calls.push(redis.rankDelete(...a)),
       hdel: (key: string, ...fields: string[]) => calls.push(redis.hdel(key, ...fields)),
       exec: () => Promise.resolve([]),
     };
@@ -63,6 +76,9 @@ async function dump(redis: ScriptedRedis, ks: Keyspace) {
     out[`${id}:members`] = await redis.hgetall(ks.roomMembers(id));
     out[`${id}:recent`] = await redis.zrange(ks.roomRecent(id), '0', '-1', 'WITHSCORES');
     out[`${id}:bodies`] = await redis.hgetall(ks.roomBodies(id));
+    out[`${id}:front`] = await redis.zrange(ks.forumFront(id), '0', '-1', 'WITHSCORES');
+    out[`${id}:front:bodies`] = await redis.hgetall(ks.forumFrontBodies(id));
+    out[`${id}:front:lease`] = await redis.get(ks.forumFrontLease(id));
   }
   return out;
 }
@@ -74,6 +90,8 @@ describe('writeBatch: many guarded writes per script call (real Redis)', () => {
     const [single, batched] = [keyspace(`${ctx.redisPrefix}s:`), keyspace(`${ctx.redisPrefix}b:`)];
     // more writes than one call takes, so the batch spans calls
     const steps = writeStream(3 * WRITES_PER_CALL + 17);
+    await frontPages(redis, single);
+    await frontPages(redis, batched);
     const expected = await oneByOne(redis, single, steps);
     const b = writeBatch(redis);
     for (const step of steps) queue(b, batched, step);

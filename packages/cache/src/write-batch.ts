@@ -107,6 +107,27 @@ class BatchedWrites implements WriteBatch {
     call.args.push(OP.deleteMessage, id);
   }
 
+  rankPut(
+    list: string,
+    bodies: string,
+    lease: string,
+    id: string,
+    score: number,
+    version: string,
+    json: string,
+    cap: number,
+  ) {
+    const call = this.#callFor(list);
+    call.keys.push(list, bodies, lease);
+    call.args.push(OP.rankPut, id, String(score), version, json, String(cap));
+  }
+
+  rankDelete(list: string, bodies: string, lease: string, id: string) {
+    const call = this.#callFor(list);
+    call.keys.push(list, bodies, lease);
+    call.args.push(OP.rankDelete, id);
+  }
+
   hdel(key: string, ...fields: string[]) {
     const call = this.#callFor(key);
     call.keys.push(key);

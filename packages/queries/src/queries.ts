@@ -333,6 +333,35 @@ SELECT t.id, t.title, t.author_id, u.name AS author_name, t.post_count, t.last_p
  LIMIT $4`,
 );
 
+export interface FrontThreadRow {
+  id: Uuid;
+  /** the row's version (bigint as text) */
+  version: string;
+  /** last_post_at in epoch milliseconds, as the projector ranks it */
+  score: string;
+  /** the row as the CDC event carries it (timestamps to the microsecond, UTC) */
+  json: string;
+}
+
+/**
+ * The top of a category's threads as the projector holds them (`@bgc/cache/front-page`): what the read API fills a
+ * missing front page with. forum_threads_category_keyset_idx, as the page query.
+ */
+export const forumFrontRows = query<[categoryId: Uuid, limit: number], FrontThreadRow>(
+  'forum_front_rows',
+  { indexes: ['forum_threads_category_keyset_idx'] },
+  `
+SELECT t.id, t.version::text AS version, floor(extract(epoch FROM t.last_post_at) * 1000)::bigint::text AS score,
+       json_build_object('id', t.id, 'category_id', t.category_id, 'author_id', t.author_id, 'title', t.title,
+                         'post_count', t.post_count, 'last_post_at', ${cursorT('t.last_post_at')},
+                         'created_at', ${cursorT('t.created_at')}, 'updated_at', ${cursorT('t.updated_at')},
+                         'version', t.version)::text AS json
+  FROM forum_threads t
+ WHERE t.category_id = $1
+ ORDER BY t.last_post_at DESC, t.id DESC
+ LIMIT $2`,
+);
+
 export interface RankedSenderRow {
   sender_id: Uuid;
   name: string;
@@ -453,6 +482,7 @@ export const productionQueries = {
   searchByCity,
   searchByNamePrefix,
   forumCategoryPage,
+  forumFrontRows,
   roomTopSenders,
   trendingThreads,
 } as const;

@@ -131,6 +131,7 @@ export function sampleParams(s: Samples) {
     searchByCity: [s.state, s.city, FIRST_ASC.id, limit],
     searchByNamePrefix: [s.namePrefix, FIRST_ASC.t, FIRST_ASC.id, limit],
     forumCategoryPage: [s.categoryId, FIRST_DESC.t, FIRST_DESC.id, limit],
+    forumFrontRows: [s.categoryId, 100],
     roomTopSenders: [s.roomId, ago(s, 7), s.now, 20],
     trendingThreads: [ago(s, 7), s.now, 5],
     followersPage: [s.userId, FIRST_DESC.t, FIRST_DESC.id, limit],

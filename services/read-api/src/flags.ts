@@ -22,8 +22,11 @@ export const FLAGS = {
   'history.source': ['redis-first', 'db'],
   /** first pages of friends, followers and following: cache-aside in Redis, or the database */
   'cache.relations': ['cache-aside', 'db'],
-  /** first pages of forum categories */
-  'cache.forum': ['cache-aside', 'db'],
+  /**
+   * first pages of forum categories: the projector's front page (filled from the database when missing), a
+   * cache-aside entry (refreshed by its TTL only), or the database
+   */
+  'cache.forum': ['front-page', 'cache-aside', 'db'],
   /** first pages of user search results */
   'cache.search': ['cache-aside', 'db'],
   /** where database reads go: the replica (the primary only to read one's writes), or always the primary */

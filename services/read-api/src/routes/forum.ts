@@ -1,4 +1,7 @@
-/** Forum category front pages: threads by last activity, by keyset. */
+/**
+ * Forum category pages: threads by last activity, by keyset. The first page comes from the front page the projector
+ * keeps (`forum-front.ts`), or, by the `cache.forum` flag, from a cache-aside entry (rolled back to) or the database.
+ */
 import { z } from 'zod';
 import { forumCategory } from '@bgc/queries/page';
 import type { ThreadRow } from '@bgc/queries/queries';
@@ -9,6 +12,7 @@ import { notFound } from '@bgc/http-api/api-error';
 import type { AnyRoute } from '../http.ts';
 import { pageQuery, route, uuid } from '../http.ts';
 import { checkCursor, estimated, firstPage, iso, pageBody } from '../pages.ts';
+import { forumFirstPage } from '../forum-front.ts';
 
 const presentThread = (t: ThreadRow) => ({
   id: t.id,
@@ -30,15 +34,18 @@ export const forumRoutes: AnyRoute[] = [
     handler: async ({ params, query, read, services }) => {
       checkCursor(query.cursor, 'time');
       const { categoryId } = params;
+      const source = services.flags.get('cache.forum');
       const page = query.cursor
         ? await forumCategory(await read.db(), categoryId, { cursor: query.cursor, limit: query.limit })
-        : await firstPage(services, read, {
-            keyspace: 'forum',
-            key: services.aside.forumFirstPage(categoryId),
-            enabled: services.flags.get('cache.forum') === 'cache-aside',
-            limit: query.limit,
-            pageOf: (db, limit) => forumCategory(db, categoryId, { limit }),
-          });
+        : source === 'front-page' && !read.fresh
+          ? await forumFirstPage(services, read, categoryId, query.limit)
+          : await firstPage(services, read, {
+              keyspace: 'forum',
+              key: services.aside.forumFirstPage(categoryId),
+              enabled: source === 'cache-aside',
+              limit: query.limit,
+              pageOf: (db, limit) => forumCategory(db, categoryId, { limit }),
+            });
       if (page.items.length === 0 && !query.cursor) {
         const [row] = await run(await read.db(), categoryExists, [categoryId]);
         if (!row?.exists) throw notFound('category', 'categoryId');
