@@ -46,9 +46,13 @@ local function setMember(key, member, sequence, value)
   return 1
 end`,
   addMessage: `
-local function addMessage(recent, bodies, id, score, version, json, cap)
+local function addMessage(recent, bodies, id, score, version, json, cap, edit)
   local current = redis.call('HGET', bodies, id)
   if current and (current == '~' or string.sub(current, 1, 20) >= version) then return 0 end
+  if edit == 'true' and not current then
+    local oldest = redis.call('ZRANGE', recent, 0, 0, 'WITHSCORES')
+    if #oldest == 0 or tonumber(score) < tonumber(oldest[2]) then return 0 end
+  end
   redis.call('HSET', bodies, id, version .. '|' .. json)
   redis.call('ZADD', recent, score, id)
   local over = redis.call('ZCARD', recent) - tonumber(cap)
@@ -124,7 +128,7 @@ export const SINGLE_WRITE_LUA: Record<Shape, string> = {
   deleteDocument: single('deleteDocument', 1, 1),
   removePart: single('removePart', 1, 3),
   setMember: single('setMember', 1, 3),
-  addMessage: single('addMessage', 2, 5),
+  addMessage: single('addMessage', 2, 6),
   deleteMessage: single('deleteMessage', 2, 1),
   rankPut: single('rankPut', 3, 5),
   rankDelete: single('rankDelete', 3, 1),
@@ -166,8 +170,8 @@ while a <= n do
     ok, reply = pcall(setMember, KEYS[k], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3])
     k, a = k + 1, a + 4
   elseif op == '${OP.addMessage}' then
-    ok, reply = pcall(addMessage, KEYS[k], KEYS[k + 1], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5])
-    k, a = k + 2, a + 6
+    ok, reply = pcall(addMessage, KEYS[k], KEYS[k + 1], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6])
+    k, a = k + 2, a + 7
   elseif op == '${OP.deleteMessage}' then
     ok, reply = pcall(deleteMessage, KEYS[k], KEYS[k + 1], ARGV[a + 1])
     k, a = k + 2, a + 2

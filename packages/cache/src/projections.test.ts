@@ -144,8 +144,14 @@ describe('what each change event does to Redis', () => {
         score: Date.parse('2026-11-28T05:00:00.000Z'),
         version: rowVersion(2),
         json: JSON.stringify(message),
+        edit: false,
       },
     ]);
+    // an update is an edit: stored only within the list's span
+    expect(projectEvent('messages', event('u', message, { ...message, version: 3 }), keys)[0]).toMatchObject({
+      edit: true,
+    });
+    expect(projectEvent('messages', event('r', null, message), keys)[0]).toMatchObject({ edit: false });
     const dm = { ...message, room_id: null, conversation_id: 'c' };
     expect(projectEvent('messages', event('d', dm, null), keys)).toEqual([
       { op: 'deleteMessage', recent: 'p:{conv:c}:recent', bodies: 'p:{conv:c}:bodies', id: 'm' },

@@ -22,7 +22,17 @@ export type Write =
   | { op: 'dropPart'; key: string; versionField: string; payloadField: string }
   | { op: 'deleteDocument'; key: string }
   | { op: 'setMember'; key: string; member: string; sequence: string; value: string }
-  | { op: 'addMessage'; recent: string; bodies: string; id: string; score: number; version: string; json: string }
+  | {
+      op: 'addMessage';
+      recent: string;
+      bodies: string;
+      id: string;
+      score: number;
+      version: string;
+      json: string;
+      /** an update (not a create or a snapshot read): stored only within the list's span (`scripts.ts`) */
+      edit: boolean;
+    }
   | { op: 'deleteMessage'; recent: string; bodies: string; id: string }
   | {
       op: 'rankPut';
@@ -130,7 +140,16 @@ export function projectEvent(table: string, event: ChangeEvent, keys: Keyspace):
       const score = Date.parse(text(row, 'created_at'));
       if (Number.isNaN(score)) throw new UnprojectableEvent('created_at is not a timestamp');
       return [
-        { op: 'addMessage', recent, bodies, id, score, version: rowVersion(row.version), json: JSON.stringify(row) },
+        {
+          op: 'addMessage',
+          recent,
+          bodies,
+          id,
+          score,
+          version: rowVersion(row.version),
+          json: JSON.stringify(row),
+          edit: event.op === 'u',
+        },
       ];
     }
     case 'forum_threads': {

@@ -31,7 +31,7 @@ export function queueWrite(batch: WriteBatch, w: Write, settings: WriteSettings)
       batch.setMember(w.key, w.member, w.sequence, w.value);
       return;
     case 'addMessage':
-      batch.addMessage(w.recent, w.bodies, w.id, w.score, w.version, w.json, settings.recentMessages);
+      batch.addMessage(w.recent, w.bodies, w.id, w.score, w.version, w.json, settings.recentMessages, w.edit);
       return;
     case 'deleteMessage':
       batch.deleteMessage(w.recent, w.bodies, w.id);

@@ -68,7 +68,10 @@ describe('guarded projection writes (real Redis)', () => {
     }
     expect(await redis.zrevrange(recent, 0, -1)).toEqual(['m5', 'm4', 'm3']);
     expect(Object.keys(await redis.hgetall(bodies)).sort()).toEqual(['m3', 'm4', 'm5']);
-    // an edit of a message that was trimmed away comes back and goes again: the window is unchanged
+    // an edit of a message that was trimmed away stays out: the window is unchanged
+    expect(await redis.addMessage(recent, bodies, 'm1', 1001, rowVersion(2), '{"n":1}', 3, true)).toBe(0);
+    expect(await redis.zrevrange(recent, 0, -1)).toEqual(['m5', 'm4', 'm3']);
+    // (as a create, a backfill, it comes in and goes again with the trim)
     expect(await redis.addMessage(recent, bodies, 'm1', 1001, rowVersion(2), '{"n":1}', 3)).toBe(1);
     expect(await redis.zrevrange(recent, 0, -1)).toEqual(['m5', 'm4', 'm3']);
     expect(await redis.addMessage(recent, bodies, 'm4', 1004, rowVersion(2), '{"n":"edited"}', 3)).toBe(1);
@@ -77,6 +80,33 @@ describe('guarded projection writes (real Redis)', () => {
     await redis.deleteMessage(recent, bodies, 'm5');
     expect(await redis.addMessage(recent, bodies, 'm5', 1005, rowVersion(9), '{"n":5}', 3)).toBe(0);
     expect(await redis.zrevrange(recent, 0, -1)).toEqual(['m4', 'm3']);
+  });
+
+  test('an edit of a message the list does not hold is kept out unless it falls within the list', async () => {
+    await using ctx = await openTestContext('cache-recent-edit');
+    const redis = registerScripts(ctx.redis());
+    const ks = keyspace(ctx.redisPrefix);
+    const [recent, bodies] = [ks.roomRecent('r1'), ks.roomBodies('r1')];
+    const add = (id: string, score: number, version: number, edit: boolean) =>
+      redis.addMessage(recent, bodies, id, score, rowVersion(version), `{"id":"${id}","v":${version}}`, 10, edit);
+    // the list was evicted: an edit cannot start it, since messages newer than the edited one may be missing
+    expect(await add('old1', 100, 2, true)).toBe(0);
+    expect(await redis.exists(recent, bodies)).toBe(0);
+    // new messages start it again; edits of older messages stay out, else they would stand next to the new ones
+    // with the messages between missing (a page would have a hole)
+    expect(await add('new1', 500, 1, false)).toBe(1);
+    expect(await add('new2', 600, 1, false)).toBe(1);
+    expect(await add('old1', 100, 2, true)).toBe(0);
+    expect(await add('old2', 499, 3, true)).toBe(0);
+    // an edit within the list's span is taken (it belongs there: its create is still on its way, or was replayed
+    // out of this list), and so is an edit of a message the list holds
+    expect(await add('mid', 550, 2, true)).toBe(1);
+    expect(await add('new1', 500, 2, true)).toBe(1);
+    expect(await redis.zrevrange(recent, 0, -1)).toEqual(['new2', 'mid', 'new1']);
+    expect(await redis.hget(bodies, 'new1')).toBe(`${rowVersion(2)}|{"id":"new1","v":2}`);
+    // a create (a backfill, a snapshot read) is always taken: the list holds the room's history as it arrives
+    expect(await add('older', 50, 1, false)).toBe(1);
+    expect(await redis.zrevrange(recent, 0, -1)).toEqual(['new2', 'mid', 'new1', 'older']);
   });
 
   test('replaying any range of the writes again, in a pipeline, leaves the same state', async () => {

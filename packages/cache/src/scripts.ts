@@ -31,7 +31,12 @@ export interface ProjectionCommands<R> {
   removePart(key: string, versionField: string, payloadField: string, version: string): R;
   /** Sets (`value`) or removes (`'-'`) a member if `sequence` is newer than the member's. */
   setMember(key: string, member: string, sequence: string, value: string): R;
-  /** Adds or updates a message body if newer, indexes it by `score`, keeps the newest `cap`. */
+  /**
+   * Adds or updates a message body if newer, indexes it by `score`, keeps the newest `cap`. An `edit` of a message
+   * the list does not hold is stored only if it falls within the list's span (not into an empty list, not below its
+   * oldest entry): the list may have started after an eviction, and an old message stored in it would stand beside
+   * new ones with the messages between them missing.
+   */
   addMessage(
     recentKey: string,
     bodiesKey: string,
@@ -40,6 +45,7 @@ export interface ProjectionCommands<R> {
     version: string,
     json: string,
     cap: number,
+    edit?: boolean,
   ): R;
   /** Removes a message and leaves its tombstone. */
   deleteMessage(recentKey: string, bodiesKey: string, id: string): R;

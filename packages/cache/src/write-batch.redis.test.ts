@@ -31,8 +31,10 @@ function queue(b: WriteBatch, ks: Keyspace, { i, kind, id, version }: Step) {
   else if (kind < 46) b.hdel(ks.profile(id), 'pv', 'p');
   else if (kind < 70)
     b.setMember(ks.roomMembers(id), `u${version % 5}`, seq(version, i % 3), kind < 60 ? 'MEMBER' : '-');
-  else if (kind < 95) b.addMessage(ks.roomRecent(id), ks.roomBodies(id), `m${version}`, version, v, `{"i":${i}}`, 5);
-  else if (kind < 100) b.deleteMessage(ks.roomRecent(id), ks.roomBodies(id), `m${version}`);
+  else if (kind < 95) {
+    // every third an edit, which may be refused as outside the list's span
+    b.addMessage(ks.roomRecent(id), ks.roomBodies(id), `m${version}`, version, v, `{"i":${i}}`, 5, i % 3 === 0);
+  } else if (kind < 100) b.deleteMessage(ks.roomRecent(id), ks.roomBodies(id), `m${version}`);
   else if (kind < 109) {
     // a thread's rank moves with its version here (score = version % 11), below the floor too
     const front = [ks.forumFront(id), ks.forumFrontBodies(id), ks.forumFrontLease(id)] as const;

@@ -95,10 +95,19 @@ class BatchedWrites implements WriteBatch {
     call.args.push(OP.setMember, member, sequence, value);
   }
 
-  addMessage(recent: string, bodies: string, id: string, score: number, version: string, json: string, cap: number) {
+  addMessage(
+    recent: string,
+    bodies: string,
+    id: string,
+    score: number,
+    version: string,
+    json: string,
+    cap: number,
+    edit = false,
+  ) {
     const call = this.#callFor(recent);
     call.keys.push(recent, bodies);
-    call.args.push(OP.addMessage, id, String(score), version, json, String(cap));
+    call.args.push(OP.addMessage, id, String(score), version, json, String(cap), String(edit));
   }
 
   deleteMessage(recent: string, bodies: string, id: string) {

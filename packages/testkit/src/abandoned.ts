@@ -11,12 +11,14 @@ export async function sweepAbandonedTestDatabases(
   admin: pg.Client,
   opts: { minAgeMs: number; log: (line: string) => void; /** LIKE pattern of the names swept */ like?: string },
 ): Promise<string[]> {
-  // a database's creation time: its PG_VERSION file is written once, by CREATE DATABASE
+  // a database's creation time: its PG_VERSION file is written once, by CREATE DATABASE (missing_ok: a database
+  // that another run is dropping right now has lost its files already)
   const { rows } = await admin.query<{ datname: string }>(
     `SELECT d.datname
        FROM pg_database d
       WHERE d.datname LIKE $2
-        AND (pg_stat_file('base/' || d.oid || '/PG_VERSION')).modification < now() - make_interval(secs => $1 / 1000.0)
+        AND (pg_stat_file('base/' || d.oid || '/PG_VERSION', true)).modification
+            < now() - make_interval(secs => $1 / 1000.0)
         AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datid = d.oid)
         AND NOT EXISTS (SELECT 1 FROM pg_replication_slots s WHERE s.database = d.datname AND s.active)`,
     [opts.minAgeMs, opts.like ?? 't\\_%'],
