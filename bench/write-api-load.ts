@@ -5,12 +5,14 @@
  * straight to PgBouncer by pgbench, so the HTTP figures can be read against what the database alone does.
  *
  *   node bench/write-api-load.ts [--url http://127.0.0.1:23000] [--connections 16,50,1000] [--duration 20]
- *                                [--rates 1000,1500] [--warmup 5]
+ *                                [--rates 1000,1500] [--warmup 5] [--id-defaults gen_random_uuid,uuidv7]
  *
  * --rates adds an open-loop phase per rate (vegeta, `src/vegeta.ts`): sends leave on schedule at that rate whatever
  * the answers' latency, which is how "N requests/s with p99 under X" is measured; wrk's closed loop (each connection
  * waits for its answer) finds the most the API takes, but its latencies leave out the queueing a fixed rate causes.
- * An empty --connections skips the wrk levels.
+ * An empty --connections skips the wrk levels. --id-defaults runs each rate once per default of messages.id, side by
+ * side (switched as superuser, a CHECKPOINT before each run so each starts with the same full-page-image debt, and
+ * uuidv7() restored at the end), with the WAL each send wrote: random ids against time-ordered ones.
  *
  * Needs the stack and the write API running (./bgc start) and wrk (apt-get install wrk).
  */
@@ -36,6 +38,7 @@ const { values: args } = parseArgs({
     rooms: { type: 'string', default: '50' },
     rates: { type: 'string', default: '' },
     warmup: { type: 'string', default: '5' },
+    'id-defaults': { type: 'string', default: '' },
   },
 });
 const infra = loadEnv(infraEnv);
@@ -127,6 +130,24 @@ async function peakServerConnections<T>(work: Promise<T>): Promise<{ result: T; 
   }
 }
 
+/** One statement as the superuser (the A/B switches, WAL positions). */
+async function superuser<R extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<R[]> {
+  const admin = new pg.Client({ connectionString: infra.PG_URL });
+  await admin.connect();
+  try {
+    return (await admin.query<R>(sql, params)).rows;
+  } finally {
+    await admin.end();
+  }
+}
+
+const walPosition = async () =>
+  (await superuser<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn'))[0]?.lsn ?? '0/0';
+
+/** Bytes of WAL written since `from` (by every process: the sends and whatever else ran). */
+const walBytesSince = async (from: string) =>
+  Number((await superuser<{ n: string }>('SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), $1)::text AS n', [from]))[0]?.n);
+
 function run(cmd: string, argv: string[], env: NodeJS.ProcessEnv = {}): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
@@ -205,19 +226,28 @@ if (args.rates) {
       };
     }),
   );
-  for (const rate of args.rates.split(',').map(Number)) {
+  const idDefaults = args['id-defaults'].split(',').filter(Boolean);
+  for (const [rate, ids] of args.rates
+    .split(',')
+    .map(Number)
+    .flatMap((rate) => (idDefaults.length > 0 ? idDefaults : [undefined]).map((ids) => [rate, ids] as const))) {
+    const label = ids ? `${rate} (${ids})` : String(rate);
+    if (ids) await superuser(`ALTER TABLE messages ALTER COLUMN id SET DEFAULT ${ids}()`);
     // vegeta opens its connections and the API's pools fill during the warm-up, which is not measured
     if (Number(args.warmup) > 0) {
-      log(`vegeta: warm-up, ${rate} requests/s for ${args.warmup} s`);
+      log(`vegeta: warm-up, ${label} requests/s for ${args.warmup} s`);
       await attack(bin, targets, rate, Number(args.warmup));
     }
-    log(`vegeta: ${rate} requests/s for ${args.duration} s`);
+    if (ids) await superuser('CHECKPOINT');
+    log(`vegeta: ${label} requests/s for ${args.duration} s`);
+    const walBefore = await walPosition();
     const cpuBefore = cpuByGroup();
     const { result: r, peak } = await peakServerConnections(attack(bin, targets, rate, Number(args.duration)));
-    cpuPerSend.push(`- ${rate}/s: ${perUnit(cpuBetween(cpuBefore, cpuByGroup()), r.requests)}`);
+    cpuPerSend.push(`- ${label}/s: ${perUnit(cpuBetween(cpuBefore, cpuByGroup()), r.requests)}`);
+    const walPerSend = ((await walBytesSince(walBefore)) / r.requests / 1024).toFixed(1);
     const ms = (ns: number) => (ns / 1e6).toFixed(1);
     openLoop.push([
-      String(rate),
+      label,
       r.throughput.toFixed(0),
       ms(r.latencies['50th']),
       ms(r.latencies['90th']),
@@ -225,8 +255,10 @@ if (args.rates) {
       ms(r.latencies.max),
       `${(r.success * 100).toFixed(2)}%`,
       String(peak),
+      walPerSend,
     ]);
   }
+  if (idDefaults.length > 0) await superuser('ALTER TABLE messages ALTER COLUMN id SET DEFAULT uuidv7()');
 }
 const ceiling = await pgbenchCeiling(pairs[0] ?? ['', ''], 10);
 process.stdout.write(`
@@ -243,7 +275,7 @@ ${
     ? `open loop (vegeta, ${args.duration} s per rate after ${args.warmup} s of warm-up at it, ≤ 256 connections, 5 s timeout; latency from
 each request's scheduled start):
 
-${table(['offered/s', 'achieved/s', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'success', 'peak server connections'], openLoop)}
+${table(['offered/s', 'achieved/s', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'success', 'peak server connections', 'WAL KiB/send'], openLoop)}
 
 CPU per send (ms), by process, while each rate ran (from /proc; vegeta itself not counted):
 ${cpuPerSend.join('\n')}
