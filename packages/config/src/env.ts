@@ -92,6 +92,21 @@ export const envTypes = {
       .transform((s) => s.split(',').map((p) => p.trim()))
       .pipe(z.array(z.string().regex(/^[\w.-]+:\d{1,5}$/)).min(1))
       .describe(`a comma-separated list of host:port such as ${fallback}`),
+  /** A list of host:port, or empty (the feature it configures is off). */
+  hostPortsOrNone: () =>
+    z
+      .string()
+      .regex(/^$|^[^\s:,]+:\d+(,[^\s:,]+:\d+)*$/)
+      .default('')
+      .transform((s) =>
+        s === ''
+          ? []
+          : s.split(',').map((n) => {
+              const [host, port] = n.split(':');
+              return { host: host ?? '', port: Number(port) };
+            }),
+      )
+      .describe('host:port pairs separated by commas, or nothing'),
   port: (fallback: number) =>
     z.coerce
       .number()

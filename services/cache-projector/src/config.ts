@@ -14,11 +14,7 @@ export const projectorEnv = {
    * A Redis Cluster instead of REDIS_URL: its nodes, `host:port,host:port,…` (any few; the rest are discovered).
    * Empty: the single Redis at REDIS_URL.
    */
-  PROJECTOR_REDIS_CLUSTER_NODES: z
-    .string()
-    .regex(/^$|^[^\s:,]+:\d+(,[^\s:,]+:\d+)*$/)
-    .default('')
-    .describe('host:port pairs separated by commas'),
+  PROJECTOR_REDIS_CLUSTER_NODES: envTypes.hostPortsOrNone(),
   /** the CDC service's topic prefix: topics `<prefix>.public.<table>` */
   PROJECTOR_TOPIC_PREFIX: z
     .string()

@@ -4,10 +4,10 @@
  * on stdout. Ctrl-C stops it cleanly (what was applied is committed); `--resume` continues.
  */
 import cliProgress from 'cli-progress';
-import { Cluster, Redis } from 'ioredis';
+import { Redis } from 'ioredis';
 import type { Kafka } from 'kafkajs';
 import { GenerationError } from '@bgc/cache/generation';
-import { registerScripts } from '@bgc/cache/scripts';
+import { connectCacheRedis } from '@bgc/cache/redis-client';
 import type { ProjectorConfig } from './config.ts';
 import { OperationRefused } from './operations.ts';
 import type { RebuildMode, RebuildReporter } from './rebuild.ts';
@@ -29,18 +29,8 @@ const count = (flag: string, raw: string | undefined, fallback: number) => {
   return n;
 };
 
-function connectCache(cfg: ProjectorConfig) {
-  if (!cfg.PROJECTOR_REDIS_CLUSTER_NODES) {
-    return registerScripts(new Redis(cfg.REDIS_URL, { maxRetriesPerRequest: 3, lazyConnect: true }));
-  }
-  const nodes = cfg.PROJECTOR_REDIS_CLUSTER_NODES.split(',').map((n) => {
-    const [host, port] = n.split(':');
-    return { host: host ?? '', port: Number(port) };
-  });
-  return registerScripts(
-    new Cluster(nodes, { enableAutoPipelining: true, lazyConnect: true, redisOptions: { maxRetriesPerRequest: 3 } }),
-  );
-}
+const connectCache = (cfg: ProjectorConfig) =>
+  connectCacheRedis({ url: cfg.REDIS_URL, clusterNodes: cfg.PROJECTOR_REDIS_CLUSTER_NODES, maxRetriesPerRequest: 3 });
 
 /** The progress bar (drawn in place on a terminal, a line every 2 s in a log) and the steps, on stderr. */
 function terminalReporter(): RebuildReporter & { stop(): void } {

@@ -7,7 +7,7 @@
  */
 import type { Span } from '@opentelemetry/api';
 import { propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
-import { Cluster, Redis } from 'ioredis';
+import { Redis } from 'ioredis';
 import type { EachBatchPayload, KafkaMessage, Producer } from 'kafkajs';
 import { Kafka, logLevel, Partitioners } from 'kafkajs';
 import { generationPrefix, readGenerations, writtenGenerations } from '@bgc/cache/generation';
@@ -15,7 +15,8 @@ import type { Keyspace } from '@bgc/cache/keys';
 import { keyspace } from '@bgc/cache/keys';
 import { changedKeys, publishInvalidations, recordingKeys } from '@bgc/cache/invalidation';
 import type { ScriptedCluster, ScriptedRedis, WriteBatch } from '@bgc/cache/scripts';
-import { registerScripts, writeBatch } from '@bgc/cache/scripts';
+import { writeBatch } from '@bgc/cache/scripts';
+import { connectCacheRedis } from '@bgc/cache/redis-client';
 import type { ChangeEvent } from '@bgc/events/envelope';
 import { tableTopic } from '@bgc/events/topics';
 import type { Service } from '@bgc/runtime/service';
@@ -104,17 +105,11 @@ export class CacheProjector implements Service {
       health: () => ({ ok: this.#consuming }),
     });
     this.#logger.info({ url: server.url }, 'listening');
-    const redis = cfg.PROJECTOR_REDIS_CLUSTER_NODES
-      ? registerScripts(
-          new Cluster(
-            cfg.PROJECTOR_REDIS_CLUSTER_NODES.split(',').map((n) => {
-              const [host, port] = n.split(':');
-              return { host: host ?? '', port: Number(port) };
-            }),
-            { enableAutoPipelining: true, lazyConnect: true, redisOptions: { maxRetriesPerRequest: 3 } },
-          ),
-        )
-      : registerScripts(new Redis(cfg.REDIS_URL, { maxRetriesPerRequest: 3, lazyConnect: true }));
+    const redis = connectCacheRedis({
+      url: cfg.REDIS_URL,
+      clusterNodes: cfg.PROJECTOR_REDIS_CLUSTER_NODES,
+      maxRetriesPerRequest: 3,
+    });
     redis.on('error', (err: Error) => this.#logger.warn({ err: err.message }, 'redis'));
     const store = new Redis(cfg.REDIS_STORE_URL, { maxRetriesPerRequest: 3, lazyConnect: true });
     store.on('error', (err: Error) => this.#logger.warn({ err: err.message }, 'redis store'));
