@@ -18,6 +18,7 @@ import { JAEGER_MODULE_VERSION, JAEGER_RELEASE, kafkaVersion, POSTGRES_MAJOR } f
 import { projectorEnv } from '../../services/cache-projector/src/config.ts';
 import { cdcEnv } from '../../services/cdc/src/config.ts';
 import { maintainerEnv } from '../../services/partition-maintainer/src/service.ts';
+import { feedBuilderEnv } from '../../services/feed-builder/src/config.ts';
 import { readApiEnv } from '../../services/read-api/src/config.ts';
 import { writeApiEnv } from '../../services/write-api/src/config.ts';
 
@@ -50,6 +51,7 @@ const project: Record<string, { shape: EnvShape; port?: string; bind?: string }>
   'write-api': { shape: writeApiEnv, port: 'WRITE_API_PORT', bind: 'WRITE_API_HOST' },
   cdc: { shape: cdcEnv, port: 'CDC_METRICS_PORT', bind: 'CDC_HOST' },
   'cache-projector': { shape: projectorEnv, port: 'PROJECTOR_METRICS_PORT', bind: 'PROJECTOR_HOST' },
+  'feed-builder': { shape: feedBuilderEnv, port: 'FEED_METRICS_PORT', bind: 'FEED_HOST' },
   'read-api': { shape: readApiEnv, port: 'READ_API_PORT', bind: 'READ_API_HOST' },
   'partition-maintainer': {
     shape: maintainerEnv,

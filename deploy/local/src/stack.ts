@@ -51,6 +51,12 @@ export const services: readonly Component[] = [
     env: { BGC_PROJECTOR_METRICS_PORT: '23200' },
   }),
   new NodeService({
+    name: 'feed-builder',
+    port: 23400,
+    after: ['replica', 'kafka', 'redis', 'redis-store', 'jaeger'],
+    env: { BGC_FEED_METRICS_PORT: '23400' },
+  }),
+  new NodeService({
     name: 'read-api',
     port: 23300,
     after: ['replica', 'redis', 'redis-store', 'jaeger'],

@@ -13,6 +13,8 @@ import { decodeCursor } from './cursor.ts';
 import { estimateTableRows, estimateTotal, friends, history, homeFeed, peopleByNamePrefix } from './page.ts';
 import { explain, partitionsKept, planProblems } from './plan.ts';
 import { accessQueries } from './access.ts';
+import { feedSampleParams } from './feed-samples.ts';
+import { feedQueries } from './feeds.ts';
 import { peopleQueries } from './people.ts';
 import { estimates, productionQueries, roomHistoryOffset } from './queries.ts';
 import { run } from './query.ts';
@@ -53,6 +55,13 @@ describe('production query plans', () => {
   test.each(Object.keys(all) as (keyof typeof all)[])('%s', async (name) => {
     const q = all[name];
     const facts = await explain(db, q.text, params()[name], { analyze: true });
+    expect(planProblems(facts, q.plan, LARGE_ROWS), JSON.stringify(facts.json)).toEqual([]);
+  });
+
+  // the feed builder's queries (feeds.ts), with parameters of their own (feed-samples.ts)
+  test.each(Object.keys(feedQueries) as (keyof typeof feedQueries)[])('%s', async (name) => {
+    const q = feedQueries[name];
+    const facts = await explain(db, q.text, (await feedSampleParams(db, samples))[name], { analyze: true });
     expect(planProblems(facts, q.plan, LARGE_ROWS), JSON.stringify(facts.json)).toEqual([]);
   });
 

@@ -10,13 +10,21 @@ import { requestLog } from '@bgc/http-api/request-log';
 import { mount } from './http.ts';
 import type { Metrics } from './metrics.ts';
 import { chatRoutes } from './routes/chat.ts';
+import { feedRoutes } from './routes/feed.ts';
 import { forumRoutes } from './routes/forum.ts';
 import { presenceRoutes } from './routes/presence.ts';
 import { searchRoutes } from './routes/search.ts';
 import { userRoutes } from './routes/users.ts';
 import type { Services } from './services.ts';
 
-export const allRoutes = [...userRoutes, ...chatRoutes, ...forumRoutes, ...searchRoutes, ...presenceRoutes];
+export const allRoutes = [
+  ...userRoutes,
+  ...chatRoutes,
+  ...forumRoutes,
+  ...searchRoutes,
+  ...presenceRoutes,
+  ...feedRoutes,
+];
 
 export function createApp(deps: {
   services: Services;

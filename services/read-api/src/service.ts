@@ -155,6 +155,7 @@ export class ReadApi implements Service {
         metrics,
         lookup,
         settings: { presenceTtlMs: cfg.READ_API_PRESENCE_TTL_MS },
+        feedPrefix: prefix,
       };
       server.on(
         'request',

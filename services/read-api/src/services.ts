@@ -32,4 +32,6 @@ export interface Services {
   metrics: Metrics;
   lookup(keyspace: string, outcome: CacheOutcome): void;
   settings: { presenceTtlMs: number };
+  /** the feed builder's key prefix (READ_API_KEY_PREFIX): feeds in the store, status bodies in the cache */
+  feedPrefix: string;
 }

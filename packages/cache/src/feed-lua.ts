@@ -1,0 +1,198 @@
+/**
+ * The Lua of the feed writes (`feed-scripts.ts` says what each does). Every script takes the same four keys of one
+ * user, all under the hash tag `{u:<id>}`: KEYS[1] the feed, KEYS[2] its guards, KEYS[3] its rebuild lease,
+ * KEYS[4] its pulled authors.
+ *
+ * The guard of a status in a feed is the CDC sequence (30 fixed-width digits, compared as strings: Redis's Lua
+ * numbers are doubles) of the last event that decided it, with `+` (in the feed) or `-` (removed). A status without
+ * a guard of its own is guarded by `@built`, the sequence the feed was built at: a rebuild reflects every event up
+ * to it. A write whose sequence is not newer than the guard changes nothing, so duplicates, replays and a rebuild
+ * racing the live fan-out all converge on the state of the newest event.
+ *
+ * A feed is kept only while it is built (`@built` present) or being built (the lease stands); otherwise a write is
+ * skipped and the feed is rebuilt from the database when its owner reads it, so fan-out never leaves a fragment
+ * that would look complete. What is written during a build expires with the lease unless the build finishes.
+ */
+const COMMON = `
+local feed, guards, building, pulls = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+
+local function kept()
+  return redis.call('HEXISTS', guards, '@built') == 1 or redis.call('EXISTS', building) == 1
+end
+
+local function guardOf(id)
+  local g = redis.call('HGET', guards, id)
+  if g then return string.sub(g, 1, 30) end
+  return redis.call('HGET', guards, '@built')
+end
+
+local function newer(id, seq)
+  local g = guardOf(id)
+  return (not g) or g < seq
+end
+
+-- the oldest entries beyond the cap leave, and their guards with them
+local function trim(cap)
+  local over = redis.call('ZCARD', feed) - cap
+  if over > 0 then
+    local old = redis.call('ZRANGE', feed, 0, over - 1)
+    redis.call('ZREMRANGEBYRANK', feed, 0, over - 1)
+    for _, m in ipairs(old) do redis.call('HDEL', guards, string.sub(m, 1, 36)) end
+    -- the feed no longer holds everything older than its oldest entry: a reader paging past it reads the database
+    redis.call('HSET', guards, '@trimmed', '1')
+  end
+end
+
+-- removal marks are kept for as many statuses as the feed holds: beyond twice the cap, the older half goes (a
+-- replay reaches back seconds, not thousands of removals)
+local function pruneRemovals(cap)
+  if redis.call('HLEN', guards) <= 2 * cap + 1 then return end
+  local all = redis.call('HGETALL', guards)
+  local removed = {}
+  for i = 1, #all, 2 do
+    local v = all[i + 1]
+    if string.sub(v, 31, 31) == '-' then removed[#removed + 1] = { all[i], v } end
+  end
+  table.sort(removed, function(a, b) return a[2] < b[2] end)
+  for i = 1, math.floor(#removed / 2) do redis.call('HDEL', guards, removed[i][1]) end
+end
+
+-- a feed being built lives as long as its lease (plus a minute); the feed and its pulled authors expire with
+-- the guards
+local function settle()
+  if redis.call('HEXISTS', guards, '@built') == 0 then
+    local ttl = redis.call('PTTL', building)
+    if ttl > 0 then redis.call('PEXPIRE', guards, ttl + 60000) end
+  end
+  local t = redis.call('PTTL', guards)
+  if t > 0 then
+    if redis.call('EXISTS', feed) == 1 then redis.call('PEXPIRE', feed, t) end
+    if redis.call('EXISTS', pulls) == 1 then redis.call('PEXPIRE', pulls, t) end
+  end
+end
+
+local function setPull(author, seq, value)
+  local current = redis.call('HGET', pulls, author)
+  if current and string.sub(current, 1, 30) >= seq then return 0 end
+  if value == '-' then
+    redis.call('HSET', pulls, author, seq .. '-')
+  else
+    redis.call('HSET', pulls, author, seq .. '|' .. value)
+  end
+  return 1
+end
+`;
+
+/** ARGV: statusId, member, score, sequence, cap. Answers 1 when the entry is new to the feed. */
+const ADD = `
+local id, member, score, seq, cap = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
+if not kept() or not newer(id, seq) then return 0 end
+local added = redis.call('ZADD', feed, score, member)
+redis.call('HSET', guards, id, seq .. '+')
+trim(cap)
+settle()
+return added`;
+
+/** ARGV: statusId, member, sequence, cap. */
+const REMOVE = `
+local id, member, seq, cap = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+if not kept() or not newer(id, seq) then return 0 end
+local removed = redis.call('ZREM', feed, member)
+redis.call('HSET', guards, id, seq .. '-')
+pruneRemovals(cap)
+settle()
+return removed`;
+
+/**
+ * ARGV: author, sequence, cap, pull (`f`, `p`, `-` or `` for no change), then pairs (statusId, score): the author's
+ * posts this user sees now. Entries of the author not among them leave; the given ones enter.
+ */
+const REPLACE_AUTHOR = `
+local author, seq, cap, pull = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
+if not kept() then return 0 end
+local suffix = ':' .. author
+local wanted = {}
+for i = 5, #ARGV, 2 do wanted[ARGV[i]] = true end
+local changed = 0
+for _, m in ipairs(redis.call('ZRANGE', feed, 0, -1)) do
+  if string.sub(m, 37) == suffix then
+    local id = string.sub(m, 1, 36)
+    if not wanted[id] and newer(id, seq) then
+      redis.call('ZREM', feed, m)
+      redis.call('HSET', guards, id, seq .. '-')
+      changed = changed + 1
+    end
+  end
+end
+for i = 5, #ARGV, 2 do
+  local id = ARGV[i]
+  if newer(id, seq) then
+    changed = changed + redis.call('ZADD', feed, ARGV[i + 1], id .. suffix)
+    redis.call('HSET', guards, id, seq .. '+')
+  end
+end
+if pull ~= '' then changed = changed + setPull(author, seq, pull) end
+trim(cap)
+pruneRemovals(cap)
+settle()
+return changed`;
+
+/**
+ * ARGV: sequence, cap, expireAtMs, entry count n, then n triples (statusId, authorId, score), then pairs
+ * (authorId, `f`|`p`) of pulled authors. Builds the feed as the database had it at `sequence`, keeping what newer
+ * events wrote meanwhile, marks it built, sets when it expires (its owner's activity deadline), ends the lease.
+ */
+const BUILD = `
+local seq, cap, expireAt, n = ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
+local last = 4 + 3 * n
+for i = 5, last, 3 do
+  local id = ARGV[i]
+  if newer(id, seq) then
+    redis.call('ZADD', feed, ARGV[i + 2], id .. ':' .. ARGV[i + 1])
+    redis.call('HSET', guards, id, seq .. '+')
+  end
+end
+for i = last + 1, #ARGV, 2 do setPull(ARGV[i], seq, ARGV[i + 1]) end
+local built = redis.call('HGET', guards, '@built')
+if (not built) or built < seq then redis.call('HSET', guards, '@built', seq) end
+trim(cap)
+redis.call('PEXPIREAT', guards, expireAt)
+if redis.call('EXISTS', feed) == 1 then redis.call('PEXPIREAT', feed, expireAt) end
+if redis.call('EXISTS', pulls) == 1 then redis.call('PEXPIREAT', pulls, expireAt) end
+redis.call('DEL', building)
+return 1`;
+
+/** ARGV: author, sequence, value (`f`, `p` or `-`): one pulled author of this user. */
+const PULL = `
+if not kept() then return 0 end
+local changed = setPull(ARGV[1], ARGV[2], ARGV[3])
+settle()
+return changed`;
+
+/**
+ * ARGV: expireAtMs. The owner's activity deadline moved (a sign-in): a built feed lives until then. A deadline in
+ * the past (deactivated) drops the feed.
+ */
+const EXPIRE_AT = `
+if redis.call('HEXISTS', guards, '@built') == 0 then return 0 end
+local expireAt = tonumber(ARGV[1])
+local now = redis.call('TIME')
+if expireAt <= tonumber(now[1]) * 1000 then
+  redis.call('DEL', feed, guards, pulls)
+  return 1
+end
+redis.call('PEXPIREAT', guards, ARGV[1])
+if redis.call('EXISTS', feed) == 1 then redis.call('PEXPIREAT', feed, ARGV[1]) end
+if redis.call('EXISTS', pulls) == 1 then redis.call('PEXPIREAT', pulls, ARGV[1]) end
+return 1`;
+
+export const FEED_LUA = {
+  feedAdd: COMMON + ADD,
+  feedRemove: COMMON + REMOVE,
+  feedReplaceAuthor: COMMON + REPLACE_AUTHOR,
+  feedBuild: COMMON + BUILD,
+  feedPull: COMMON + PULL,
+  feedExpireAt: COMMON + EXPIRE_AT,
+} as const;
+
+export type FeedShape = keyof typeof FEED_LUA;

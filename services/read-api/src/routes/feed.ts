@@ -1,0 +1,264 @@
+/**
+ * The home feed: `GET /v1/feed`, newest first, by keyset (an opaque cursor of the last item's time and id).
+ *
+ * Served from the feed builder's precomputed feed (the store Redis: a sorted set of ids, `@bgc/cache/feed-keys`)
+ * merged with the recent posts of the high-follower authors the reader follows (pulled at read time, not fanned
+ * out). Bodies come from the cache (versioned, refilled from the replica), authors' names and images from the
+ * profile documents. The database answers (the spec's CTE on the replica, `homeFeed`) when:
+ *  - the request carries a Commit-LSN (it must see its own write, which the feed may not have yet);
+ *  - the reader has no feed: the first read takes the rebuild's lease and asks the builder for it, and the answer
+ *    says `partial: true` until the feed is built (so "being built" is never shown as "empty");
+ *  - the reader is not active (the builder does not keep their feed: `source: database`, not partial);
+ *  - the page reaches past what the capped feed holds;
+ *  - the store Redis does not answer.
+ */
+import { z } from 'zod';
+import { feedKeyspace, STATUS_BODY, statusBodyKey } from '@bgc/cache/feed-keys';
+import type { FeedKeyspace } from '@bgc/cache/feed-keys';
+import { microsToTime, newerFirst, parseFeedMember, timeToMicros } from '@bgc/cache/feed-score';
+import { presentMembers, scriptedPipeline } from '@bgc/cache/scripts';
+import { rowVersion } from '@bgc/cache/versions';
+import { decodeCursor, encodeCursor } from '@bgc/queries/cursor';
+import { statusesByKeys } from '@bgc/queries/feeds';
+import { homeFeed } from '@bgc/queries/page';
+import { run } from '@bgc/queries/query';
+import type { AnyRoute } from '../http.ts';
+import { pageQuery, route } from '../http.ts';
+import { checkCursor } from '../pages.ts';
+import type { ReadContext } from '../read-context.ts';
+import type { Services } from '../services.ts';
+
+/** How long a rebuild may take before another reader asks again (the builder's lease). */
+const REBUILD_LEASE_MS = 30_000;
+/** Posts read per pulled author: their list's length (FEED_AUTHOR_POSTS). */
+const PULLED_POSTS = 200;
+
+interface FeedItem {
+  id: string;
+  createdAt: string;
+  author: { id: string; name: string | null; image: string | null };
+  content: string;
+  visibility: string;
+}
+
+interface FeedBody {
+  items: FeedItem[];
+  hasNext: boolean;
+  next: string | null;
+  /** the feed is being built: this page came from the database meanwhile; ask again shortly */
+  partial: boolean;
+  source: 'redis' | 'database';
+}
+
+type Body = Record<string, unknown>;
+
+/** An entry of the merged timeline: where it sorts, whose it is, and its body when the list held it. */
+interface Entry {
+  micros: number;
+  id: string;
+  authorId: string;
+  body?: Body;
+}
+
+const parseBody = (stored: string | null | undefined): Body | undefined =>
+  stored ? (JSON.parse(stored) as Body) : undefined;
+
+async function fromDatabase(read: ReadContext, cursor: string | null, limit: number) {
+  const page = await homeFeed(await read.db(), read.viewerId, { cursor, limit });
+  const items = page.items.map((r): FeedItem => ({
+    id: r.id,
+    createdAt: r.cursor_t,
+    author: { id: r.author_id, name: r.author_name, image: r.author_image },
+    content: r.content,
+    visibility: r.visibility,
+  }));
+  return { items, hasNext: page.hasNext, next: page.next };
+}
+
+/** Entries at or below `upper` (µs), a few hundred at most: the feed's, then each pulled author's visible ones. */
+async function entriesBelow(services: Services, keys: FeedKeyspace, viewer: string, upper: string, want: number) {
+  const store = services.store;
+  const [feed, pulls, trimmed] = await Promise.all([
+    store.zrange(keys.feed(viewer), upper, '-inf', 'BYSCORE', 'REV', 'LIMIT', 0, want, 'WITHSCORES'),
+    store.hgetall(keys.pulls(viewer)),
+    store.hexists(keys.guards(viewer), '@trimmed'),
+  ]);
+  const entries: Entry[] = [];
+  for (let i = 0; i < feed.length; i += 2) {
+    const { statusId, authorId } = parseFeedMember(feed[i] ?? '');
+    entries.push({ micros: Number(feed[i + 1]), id: statusId, authorId });
+  }
+  // the feed ran out below the page, and it once held older entries (trimmed at its cap): the database has them
+  const truncated = feed.length / 2 < want && trimmed === 1;
+  for (const [authorId, how] of presentMembers(pulls)) {
+    const posts = await store.zrange(
+      keys.authorPosts(authorId),
+      upper,
+      '-inf',
+      'BYSCORE',
+      'REV',
+      'LIMIT',
+      0,
+      PULLED_POSTS,
+      'WITHSCORES',
+    );
+    const ids = posts.filter((_, i) => i % 2 === 0);
+    if (ids.length === 0) continue;
+    const bodies = await store.hmget(keys.authorPostBodies(authorId), ...ids);
+    ids.forEach((id, i) => {
+      const stored = bodies[i];
+      if (!stored || stored === '~') return; // deleted
+      const body = parseBody(stored.slice(stored.indexOf('|') + 1));
+      if (!body || (body.visibility !== 'PUBLIC' && how !== 'f')) return;
+      entries.push({ micros: Number(posts[2 * i + 1]), id, authorId, body });
+    });
+  }
+  return { entries, truncated };
+}
+
+/** Bodies of the entries that have none yet: the cache, else the replica (written back, version-guarded). */
+async function withBodies(services: Services, read: ReadContext, prefix: string, entries: Entry[]) {
+  const missing = entries.filter((e) => !e.body);
+  const p = services.redis.pipeline();
+  for (const e of missing) p.hgetall(statusBodyKey(prefix, e.id));
+  const cached = (await p.exec()) ?? [];
+  const toRead: Entry[] = [];
+  missing.forEach((e, i) => {
+    const hash = (cached[i]?.[1] ?? {}) as Record<string, string>;
+    if (hash.deleted !== undefined) e.body = { deleted: true };
+    else if (hash[STATUS_BODY.payloadField]) e.body = parseBody(hash[STATUS_BODY.payloadField]);
+    else toRead.push(e);
+  });
+  if (toRead.length > 0) {
+    const rows = await run(await read.db(), statusesByKeys, [
+      toRead.map((e) => e.id),
+      toRead.map((e) => microsToTime(e.micros)),
+    ]);
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    const fill = scriptedPipeline(services.redis);
+    for (const e of toRead) {
+      const r = byId.get(e.id);
+      if (!r) {
+        e.body = { deleted: true }; // gone from the database: the feed drops it soon
+        continue;
+      }
+      const body = { ...r, version: Number(r.version) };
+      e.body = body;
+      const json = JSON.stringify(body);
+      const { versionField, payloadField } = STATUS_BODY;
+      fill.putPart(statusBodyKey(prefix, e.id), versionField, payloadField, rowVersion(r.version), json, 86_400_000);
+    }
+    await fill.exec();
+  }
+}
+
+async function fromRedis(
+  services: Services,
+  read: ReadContext,
+  prefix: string,
+  cursor: { t: string; id: string } | null,
+  limit: number,
+) {
+  const keys = feedKeyspace(prefix);
+  const upperMicros = cursor ? timeToMicros(cursor.t) : Number.POSITIVE_INFINITY;
+  // entries with the cursor's own time come back too (ties are broken by id below): fetch enough to cover them
+  const ties = cursor ? await services.store.zcount(keys.feed(read.viewerId), upperMicros, upperMicros) : 0;
+  const want = limit + 1 + ties;
+  const { entries, truncated } = await entriesBelow(
+    services,
+    keys,
+    read.viewerId,
+    cursor ? String(upperMicros) : '+inf',
+    want,
+  );
+  const seen = new Set<string>();
+  const merged = entries
+    .filter((e) => !cursor || e.micros < upperMicros || (e.micros === upperMicros && e.id < cursor.id))
+    .sort(newerFirst)
+    .filter((e) => !seen.has(e.id) && seen.add(e.id));
+  if (merged.length <= limit && truncated) return undefined;
+  const page = merged.slice(0, limit + 1);
+  await withBodies(services, read, prefix, page);
+  const authors = [...new Set(page.map((e) => e.authorId))];
+  const mode = services.flags.get('cache.profile');
+  const docs = new Map(
+    (await Promise.all(authors.map((id) => services.profiles.get(read, id, mode)))).map(({ doc }, i) => [
+      authors[i],
+      doc,
+    ]),
+  );
+  const items: FeedItem[] = [];
+  let last: Entry | undefined;
+  for (const e of page.slice(0, limit)) {
+    last = e;
+    const body = e.body ?? {};
+    const author = docs.get(e.authorId);
+    if (body.deleted || !author) continue; // deleted meanwhile; the builder removes it from the feed
+    items.push({
+      id: e.id,
+      createdAt: microsToTime(e.micros),
+      author: {
+        id: e.authorId,
+        name: (author.user.name as string | undefined) ?? null,
+        image: (author.user.image as string | null | undefined) ?? null,
+      },
+      content: String(body.content),
+      visibility: String(body.visibility),
+    });
+  }
+  const hasNext = page.length > limit;
+  // the cursor is the last entry read, shown or not, so the next page starts after it
+  return { items, hasNext, next: hasNext && last ? encodeCursor({ t: microsToTime(last.micros), id: last.id }) : null };
+}
+
+/** The reader's feed state: built, being built, or not kept (inactive); takes the lease and asks when absent. */
+async function feedState(services: Services, keys: FeedKeyspace, viewer: string) {
+  const [built, inactive] = await Promise.all([
+    services.store.hexists(keys.guards(viewer), '@built'),
+    services.store.exists(keys.inactive(viewer)),
+  ]);
+  if (built === 1) return 'built';
+  if (inactive === 1) return 'inactive';
+  const leased = await services.store.set(keys.building(viewer), String(Date.now()), 'PX', REBUILD_LEASE_MS, 'NX');
+  if (leased === 'OK') await services.store.lpush(keys.rebuildRequests(), viewer);
+  return 'building';
+}
+
+export const feedRoutes: AnyRoute[] = [
+  route({
+    method: 'get',
+    path: '/v1/feed',
+    summary:
+      'Your home feed: your own, your friends’ and followed accounts’ status updates, newest first, by keyset (cursor)',
+    query: z.strictObject(pageQuery),
+    responses: {
+      200: 'a page: items (each with its author’s name and image), hasNext, next, partial (true while your feed is being built), source',
+    },
+    handler: async ({ query, read, services }) => {
+      checkCursor(query.cursor, 'time');
+      const cursor = query.cursor ? decodeCursor(query.cursor, 'time') : null;
+      const prefix = services.feedPrefix;
+      const keys = feedKeyspace(prefix);
+      // the store unreachable is not the reader's problem: the database answers (as for an inactive reader); any
+      // other failure is a bug and is answered as one
+      const unlessStoreDown = (err: unknown) => {
+        if (services.store.status === 'ready') throw err;
+        return undefined;
+      };
+      const state = read.fresh
+        ? 'fresh'
+        : ((await feedState(services, keys, read.viewerId).catch(unlessStoreDown)) ?? 'unavailable');
+      if (state === 'built') {
+        const page = await fromRedis(services, read, prefix, cursor, query.limit).catch(unlessStoreDown);
+        services.lookup('feed', page ? 'hit' : 'miss');
+        read.cache = page ? 'hit' : 'miss';
+        if (page) return { body: { ...page, partial: false, source: 'redis' } satisfies FeedBody };
+      } else {
+        services.lookup('feed', state === 'building' ? 'miss' : 'bypass');
+        read.cache = state === 'building' ? 'miss' : 'bypass';
+      }
+      const page = await fromDatabase(read, query.cursor ?? null, query.limit);
+      return { body: { ...page, partial: state === 'building', source: 'database' } satisfies FeedBody };
+    },
+  }),
+];
