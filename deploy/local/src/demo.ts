@@ -1,7 +1,8 @@
 /**
  * The live demo at the end of `./bgc start`: a few people use the app through the write API (sign up, edit a
  * profile, become friends, follow, chat in a room, post status updates), then everything is read back through the
- * read API, from Redis, and one request's trace is followed through Jaeger from the HTTP request to the cache.
+ * read API, from Redis (home feeds included), and one request's trace is followed through Jaeger from the HTTP
+ * request to the cache.
  */
 import crypto from 'node:crypto';
 import { loadInfraConfig } from '@bgc/config/infra';
@@ -128,6 +129,30 @@ export async function demo(step: (s: DemoStep) => void): Promise<void> {
   );
   const newest = ((history.items as Json[] | undefined) ?? []).map((m) => `"${String(m.content)}"`);
   step({ name: 'read API: room history', detail: `from Redis, newest first: ${newest.join(', ')}` });
+
+  // home feeds, kept by the feed builder: Ann sees her friend Bob's friends-only post, Cat (who follows Ann) does not
+  const feedOf = async (who: { token: string }, want: number) => {
+    let last: Json | undefined;
+    const ok = await waitUntil(
+      async () => {
+        last = (await call(READ, 'GET', '/v1/feed?limit=5', { token: who.token })).json;
+        return last.source === 'redis' && ((last.items as Json[] | undefined) ?? []).length === want;
+      },
+      { timeoutMs: 20_000, intervalMs: 300 },
+    );
+    if (!ok || !last) {
+      throw new Error(
+        `the home feed was not served from Redis within 20 s (last: ${JSON.stringify(last).slice(0, 200)}): ./bgc stack logs feed-builder`,
+      );
+    }
+    return ((last.items as Json[] | undefined) ?? []).map(
+      (i) => `${String((i.author as Json).name)}: "${String(i.content)}"`,
+    );
+  };
+  step({
+    name: 'read API: home feeds',
+    detail: `from Redis, Ann’s: ${(await feedOf(ann, 2)).join(', ')}; Cat’s: ${(await feedOf(cat, 1)).join(', ')}`,
+  });
 
   // the last send's trace: HTTP request → Postgres → WAL → CDC → Kafka → projector → Redis
   const wanted = ['write-api', 'cdc', 'cache-projector'];
