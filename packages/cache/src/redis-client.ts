@@ -13,11 +13,22 @@ export interface CacheRedisOptions {
   /** a few of the cluster's nodes (the rest are discovered); empty: the single server at `url` */
   clusterNodes: readonly { host: string; port: number }[];
   maxRetriesPerRequest: number;
+  /**
+   * On the single server, send the commands of one tick in one write (the cluster client always does, per node):
+   * for callers that issue many small commands at once
+   */
+  autoPipelining?: boolean;
 }
 
 export function connectCacheRedis(opts: CacheRedisOptions): ScriptedRedis | ScriptedCluster {
   if (opts.clusterNodes.length === 0) {
-    return registerScripts(new Redis(opts.url, { maxRetriesPerRequest: opts.maxRetriesPerRequest, lazyConnect: true }));
+    return registerScripts(
+      new Redis(opts.url, {
+        maxRetriesPerRequest: opts.maxRetriesPerRequest,
+        lazyConnect: true,
+        enableAutoPipelining: opts.autoPipelining ?? false,
+      }),
+    );
   }
   return registerScripts(
     new Cluster([...opts.clusterNodes], {

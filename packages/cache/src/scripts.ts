@@ -96,7 +96,8 @@ export function registerScripts(client: Redis | Cluster): ScriptedRedis | Script
   return client as ScriptedRedis | ScriptedCluster;
 }
 
-export function scriptedPipeline(redis: ScriptedRedis): ScriptedPipeline {
+/** A pipeline with the scripts; on a cluster, every key it touches must share a slot (ioredis refuses it otherwise). */
+export function scriptedPipeline(redis: ScriptedRedis | ScriptedCluster): ScriptedPipeline {
   return redis.pipeline() as ScriptedPipeline;
 }
 

@@ -8,6 +8,11 @@ export const feedBuilderEnv = {
   KAFKA_BROKERS: infraEnv.KAFKA_BROKERS,
   /** the cache Redis (evicting): status bodies, beside the projections */
   REDIS_URL: infraEnv.REDIS_URL,
+  /**
+   * A Redis Cluster instead of REDIS_URL for the cache: its nodes, `host:port,host:port,…` (any few; the rest are
+   * discovered). Empty: the single Redis at REDIS_URL. The store stays the single server at REDIS_STORE_URL.
+   */
+  FEED_REDIS_CLUSTER_NODES: envTypes.hostPortsOrNone(),
   /** the store Redis (never evicts): the feeds, the pulled authors' lists, the rebuild requests */
   REDIS_STORE_URL: infraEnv.REDIS_STORE_URL,
   /** the streaming replica, as the reader role: audiences, backfills, rebuilds (after it has replayed the event) */

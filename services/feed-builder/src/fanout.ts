@@ -15,7 +15,7 @@ import { STATUS_BODY, statusBodyKey } from '@bgc/cache/feed-keys';
 import type { FeedKeyspace } from '@bgc/cache/feed-keys';
 import { timeToMicros } from '@bgc/cache/feed-score';
 import type { FeedEntry, FeedRedis, FeedWrites } from '@bgc/cache/feed-scripts';
-import type { ScriptedPipeline } from '@bgc/cache/scripts';
+import type { ScriptedPipeline, WriteBatch } from '@bgc/cache/scripts';
 import { rowVersion } from '@bgc/cache/versions';
 import type { ChangeEvent, Row } from '@bgc/events/envelope';
 import { UNAVAILABLE } from '@bgc/events/envelope';
@@ -43,7 +43,11 @@ export class UnusableEvent extends Error {
 export interface ChunkWrites {
   feeds: FeedWrites;
   posts: ScriptedPipeline;
-  bodies: ScriptedPipeline;
+  /**
+   * each body has a hash tag of its own: a batch that makes a script call per tag on a cluster (a pipeline across
+   * slots is refused there), and few calls for them all on one server
+   */
+  bodies: WriteBatch;
 }
 
 const text = (table: string, row: Row, column: string): string => {

@@ -18,8 +18,9 @@ import { feedKeyspace } from '@bgc/cache/feed-keys';
 import { eventSequence } from '@bgc/cache/feed-score';
 import type { FeedRedis } from '@bgc/cache/feed-scripts';
 import { FeedWrites, registerFeedScripts } from '@bgc/cache/feed-scripts';
-import type { ScriptedPipeline, ScriptedRedis } from '@bgc/cache/scripts';
-import { registerScripts, scriptedPipeline } from '@bgc/cache/scripts';
+import { connectCacheRedis } from '@bgc/cache/redis-client';
+import type { ScriptedCluster, ScriptedPipeline, ScriptedRedis, WriteBatch } from '@bgc/cache/scripts';
+import { registerScripts, scriptedPipeline, writeBatch } from '@bgc/cache/scripts';
 import type { ChangeEvent } from '@bgc/events/envelope';
 import { tableTopic } from '@bgc/events/topics';
 import type { Service } from '@bgc/runtime/service';
@@ -91,15 +92,19 @@ export class FeedBuilder implements Service {
     this.#logger.info({ url: server.url }, 'listening');
     const keys = feedKeyspace(cfg.FEED_KEY_PREFIX);
     const redisOptions = { maxRetriesPerRequest: 3, lazyConnect: true };
-    const cache = registerScripts(new Redis(cfg.REDIS_URL, redisOptions));
+    const cache = connectCacheRedis({
+      url: cfg.REDIS_URL,
+      clusterNodes: cfg.FEED_REDIS_CLUSTER_NODES,
+      maxRetriesPerRequest: redisOptions.maxRetriesPerRequest,
+    });
     // the store runs the feed scripts and the projector's capped-list scripts (the pulled authors' lists)
     const storeClient = new Redis(cfg.REDIS_STORE_URL, redisOptions);
     registerScripts(storeClient);
     const store = registerFeedScripts(storeClient) as StoreClient;
     // a blocking pop holds its connection: the rebuild requests get one of their own
     const blocking = new Redis(cfg.REDIS_STORE_URL, { lazyConnect: true, maxRetriesPerRequest: null });
+    cache.on('error', (err: Error) => this.#logger.warn({ err: err.message }, 'redis'));
     for (const [name, r] of [
-      ['redis', cache],
       ['redis store', store],
       ['redis store (rebuilds)', blocking],
     ] as const) {
@@ -244,7 +249,7 @@ export class FeedBuilder implements Service {
       clock: ReplicaClock;
       fanout: Fanout;
       store: StoreClient;
-      cache: ScriptedRedis;
+      cache: ScriptedRedis | ScriptedCluster;
       pulled: PulledAuthors;
     },
   ): Promise<void> {
@@ -273,7 +278,7 @@ export class FeedBuilder implements Service {
         const fresh = (): ChunkWrites => ({
           feeds: new FeedWrites(deps.store, feedKeyspace(this.#config.FEED_KEY_PREFIX), this.#settings.cap),
           posts: scriptedPipeline(deps.store),
-          bodies: scriptedPipeline(deps.cache),
+          bodies: writeBatch(deps.cache),
         });
         let writes = fresh();
         let skipped = 0;
@@ -309,7 +314,7 @@ export class FeedBuilder implements Service {
 
   /** Sends a chunk's writes; resolves with how many feed writes changed a feed, once Redis acknowledged them all. */
   async #flush(writes: ChunkWrites): Promise<number> {
-    const [replies] = await Promise.all([writes.feeds.exec(), execAll(writes.posts), execAll(writes.bodies)]);
+    const [replies] = await Promise.all([writes.feeds.exec(), execAll(writes.posts), applyAll(writes.bodies)]);
     // counted per flush, not per write: a labelled counter's lookup is not free at thousands of writes a second
     const byLabel = new Map<string, number>();
     for (const [i, kind] of writes.feeds.kinds.entries()) {
@@ -369,4 +374,9 @@ export class FeedBuilder implements Service {
 async function execAll(pipeline: ScriptedPipeline): Promise<void> {
   if (pipeline.length === 0) return;
   for (const [err] of (await pipeline.exec()) ?? []) if (err) throw err;
+}
+
+/** Sends a batch of guarded writes (nothing when none is queued); a write Redis refused fails the chunk, as above. */
+async function applyAll(batch: WriteBatch): Promise<void> {
+  for (const [err] of await batch.exec()) if (err) throw err;
 }

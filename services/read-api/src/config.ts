@@ -37,6 +37,11 @@ export const readApiEnv = {
   /** The cache Redis (projections, cache-aside entries) and the store Redis (presence). */
   REDIS_URL: infraEnv.REDIS_URL,
   REDIS_STORE_URL: infraEnv.REDIS_STORE_URL,
+  /**
+   * A Redis Cluster instead of REDIS_URL for the cache Redis: its nodes, `host:port,host:port,…` (any few; the rest
+   * are discovered). Empty: the single Redis at REDIS_URL. The store Redis stays the single server at REDIS_STORE_URL.
+   */
+  READ_API_REDIS_CLUSTER_NODES: envTypes.hostPortsOrNone(),
   /** The projector's key prefix (tests; the generations of a rebuild): keys `<prefix>{u:<id>}:profile`, … */
   READ_API_KEY_PREFIX: z.string().default(''),
   /** The in-process cache in front of Redis for profiles: entries, bytes, and how long an entry lives. */

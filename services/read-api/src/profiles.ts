@@ -10,7 +10,7 @@
  */
 import type { Keyspace } from '@bgc/cache/keys';
 import type { L1Cache } from '@bgc/cache/l1-cache';
-import type { ScriptedRedis } from '@bgc/cache/scripts';
+import type { ScriptedCluster, ScriptedRedis } from '@bgc/cache/scripts';
 import { scriptedPipeline } from '@bgc/cache/scripts';
 import { rowVersion } from '@bgc/cache/versions';
 import { profileDocument } from '@bgc/queries/people';
@@ -47,14 +47,14 @@ const sizeOf = (key: string, hash: Record<string, string>) =>
   key.length + (hash.u?.length ?? 0) + (hash.p?.length ?? 0) + 64;
 
 export class ProfileStore {
-  readonly #redis: ScriptedRedis;
+  readonly #redis: ScriptedRedis | ScriptedCluster;
   readonly #keys: Keyspace;
   readonly #l1: L1Cache;
   readonly #ttlMs: number;
   readonly #onLookup: (outcome: CacheOutcome) => void;
 
   constructor(opts: {
-    redis: ScriptedRedis;
+    redis: ScriptedRedis | ScriptedCluster;
     keys: Keyspace;
     l1: L1Cache;
     documentTtlMs: number;
@@ -113,6 +113,7 @@ export class ProfileStore {
     const user = asEvent(row.u);
     const profile = row.p ? asEvent(row.p) : null;
     const key = this.#keys.profile(userId);
+    // both parts are on the document's key: one slot, so one pipeline on a cluster too
     const writes = scriptedPipeline(this.#redis);
     writes.putPart(key, 'uv', 'u', rowVersion(user.version), JSON.stringify(user), this.#ttlMs);
     if (profile) writes.putPart(key, 'pv', 'p', rowVersion(profile.version), JSON.stringify(profile), this.#ttlMs);

@@ -12,7 +12,7 @@ import { watchGenerations } from '@bgc/cache/generation';
 import type { Keyspace } from '@bgc/cache/keys';
 import { keyspace } from '@bgc/cache/keys';
 import { L1Cache } from '@bgc/cache/l1-cache';
-import { registerScripts } from '@bgc/cache/scripts';
+import { connectCacheRedis, subscriberRedis } from '@bgc/cache/redis-client';
 import type { Service } from '@bgc/runtime/service';
 import { createLogger } from '@bgc/telemetry/logger';
 import { createRegistry } from '@bgc/telemetry/metrics';
@@ -64,7 +64,14 @@ export class ReadApi implements Service {
     const position = new ReplicaPosition(pools.replica, pools.primary, metrics, (err) =>
       logger.warn({ err: (err as Error).message }, 'replica position'),
     );
-    const redis = registerScripts(new Redis(cfg.REDIS_URL, { maxRetriesPerRequest: 2, lazyConnect: true }));
+    const cacheRedis = {
+      url: cfg.REDIS_URL,
+      clusterNodes: cfg.READ_API_REDIS_CLUSTER_NODES,
+      maxRetriesPerRequest: 2,
+    };
+    const redis = connectCacheRedis(cacheRedis);
+    // the listener subscribes on a connection of its own, made from this one (never connected itself)
+    const subscriber = subscriberRedis(cacheRedis);
     const store = new Redis(cfg.REDIS_STORE_URL, { maxRetriesPerRequest: 2, lazyConnect: true });
     redis.on('error', (err: Error) => logger.warn({ err: err.message }, 'redis'));
     store.on('error', (err: Error) => logger.warn({ err: err.message }, 'redis store'));
@@ -94,7 +101,7 @@ export class ReadApi implements Service {
       Promise.all([hot.invalidate(derived.hot), pages.invalidate(derived.pages)]).catch((err: unknown) =>
         logger.warn({ err: (err as Error).message }, 'invalidation failed'),
       );
-    const listener = new InvalidationListener(redis, prefix, {
+    const listener = new InvalidationListener(subscriber, prefix, {
       onKeys: (changed) => {
         const derived = { hot: [] as string[], pages: [] as string[] };
         for (const key of changed) {
@@ -183,6 +190,7 @@ export class ReadApi implements Service {
       for (const t of reinvalidations) clearTimeout(t);
       position.stop();
       await listener.stop();
+      subscriber.disconnect();
       await generations?.close();
       await flags?.close();
       await Promise.allSettled([redis.quit(), store.quit()]);

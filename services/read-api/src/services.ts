@@ -1,7 +1,7 @@
 /** What the route handlers use, built once by the service (`service.ts`) and handed to every request. */
 import type { CacheAside } from '@bgc/cache/cache-aside';
 import type { Keyspace } from '@bgc/cache/keys';
-import type { ScriptedRedis } from '@bgc/cache/scripts';
+import type { ScriptedCluster, ScriptedRedis } from '@bgc/cache/scripts';
 import type { Redis } from 'ioredis';
 import type { AsideKeys } from './cache-keys.ts';
 import type { Routing } from './db.ts';
@@ -19,8 +19,11 @@ export interface Services {
   keys: Keyspace;
   /** the read API's own cache-aside keys */
   aside: AsideKeys;
-  /** the cache Redis (projections, cache-aside) */
-  redis: ScriptedRedis;
+  /**
+   * the cache Redis (projections, cache-aside): one server or a Cluster, so a command or pipeline here touches keys
+   * of one hash tag only; keys of several tags are read by a command each (autopipelined per node on a cluster)
+   */
+  redis: ScriptedRedis | ScriptedCluster;
   /** the store Redis (presence) */
   store: Redis;
   profiles: ProfileStore;

@@ -7,7 +7,7 @@
  */
 import type { CacheAside } from '@bgc/cache/cache-aside';
 import type { Keyspace } from '@bgc/cache/keys';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { conversationMembership, roomMembership } from '@bgc/queries/access';
 import type { CountsRow } from '@bgc/queries/people';
 import { blockedBy, relationCounts } from '@bgc/queries/people';
@@ -20,14 +20,14 @@ import type { ReadContext } from './read-context.ts';
 const isPresent = (stored: string | null) => stored !== null && stored.charAt(30) === '|';
 
 export class Visibility {
-  readonly #redis: Redis;
+  readonly #redis: Redis | Cluster;
   readonly #keys: Keyspace;
   readonly #aside: AsideKeys;
   readonly #cache: CacheAside;
   readonly #onBypass: (keyspace: string) => void;
 
   constructor(opts: {
-    redis: Redis;
+    redis: Redis | Cluster;
     keys: Keyspace;
     aside: AsideKeys;
     cache: CacheAside;

@@ -24,6 +24,11 @@ export const writeApiEnv = {
   WRITE_API_SLOW_REQUEST_MS: envTypes.positiveInt(250),
   /** The Redis cache that holds the projections, for write-through (`write-through.ts`). */
   REDIS_URL: infraEnv.REDIS_URL,
+  /**
+   * A Redis Cluster instead of REDIS_URL for the cache: its nodes, `host:port,host:port,…` (any few; the rest are
+   * discovered). Empty: the single Redis at REDIS_URL. The store stays the single server at REDIS_STORE_URL.
+   */
+  WRITE_API_REDIS_CLUSTER_NODES: envTypes.hostPortsOrNone(),
   /** The Redis store: it holds the pointer to the projections' live generation. */
   REDIS_STORE_URL: infraEnv.REDIS_STORE_URL,
   /** After commit, write the user's own profile and memberships to the projections before answering. */

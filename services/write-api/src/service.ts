@@ -4,6 +4,8 @@ import type { AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
 import { generationPrefix, readGenerations, writtenGenerations } from '@bgc/cache/generation';
 import { keyspace } from '@bgc/cache/keys';
+import { connectCacheRedis } from '@bgc/cache/redis-client';
+import type { ScriptedCluster, ScriptedRedis } from '@bgc/cache/scripts';
 import { createLogger } from '@bgc/telemetry/logger';
 import { createRegistry } from '@bgc/telemetry/metrics';
 import type { Service } from '@bgc/runtime/service';
@@ -20,7 +22,7 @@ export class WriteApi implements Service {
   readonly #db;
   readonly #logger;
   readonly #server: http.Server;
-  readonly #redis: Redis | undefined;
+  readonly #redis: ScriptedRedis | ScriptedCluster | undefined;
   readonly #store: Redis | undefined;
   #listening: Promise<void> | undefined;
 
@@ -36,7 +38,12 @@ export class WriteApi implements Service {
     const registry = createRegistry(this.name);
     const metrics = createMetrics(registry, this.#db.pool);
     this.#redis = config.WRITE_API_WRITE_THROUGH
-      ? new Redis(config.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1, enableAutoPipelining: true })
+      ? connectCacheRedis({
+          url: config.REDIS_URL,
+          clusterNodes: config.WRITE_API_REDIS_CLUSTER_NODES,
+          maxRetriesPerRequest: 1,
+          autoPipelining: true,
+        })
       : undefined;
     const base = config.WRITE_API_CACHE_KEY_PREFIX;
     // the pointer to the live generation of the projections, and the one a rebuild is building (`@bgc/cache/generation`)

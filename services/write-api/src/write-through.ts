@@ -16,14 +16,14 @@
  * A failure here never fails the request (the write is committed) and loses nothing: the projector converges from
  * the change event, as it does when this process dies between commit and cache write.
  */
-import type { Cluster, Redis } from 'ioredis';
 import type pg from 'pg';
 import type { Keyspace } from '@bgc/cache/keys';
 import { changedKeys, publishInvalidations, recordingKeys } from '@bgc/cache/invalidation';
 import { projectEvent } from '@bgc/cache/projections';
 import { queueWrite } from '@bgc/cache/queue-write';
 import type { WriteSettings } from '@bgc/cache/queue-write';
-import { registerScripts, writeBatch } from '@bgc/cache/scripts';
+import type { ScriptedCluster, ScriptedRedis } from '@bgc/cache/scripts';
+import { writeBatch } from '@bgc/cache/scripts';
 import type { ChangeEvent, Row } from '@bgc/events/envelope';
 import { lsnToBigInt } from '@bgc/events/envelope';
 import { changeEventTypes } from '@bgc/events/pg-values';
@@ -80,12 +80,13 @@ export interface WriteThroughOptions {
 
 export class WriteThrough {
   readonly #pool: pg.Pool;
-  readonly #redis;
+  readonly #redis: ScriptedRedis | ScriptedCluster;
   readonly #opts: WriteThroughOptions;
 
-  constructor(pool: pg.Pool, redis: Redis | Cluster, opts: WriteThroughOptions) {
+  /** `redis`: the cache Redis, one server or a Cluster (`@bgc/cache/redis-client`) */
+  constructor(pool: pg.Pool, redis: ScriptedRedis | ScriptedCluster, opts: WriteThroughOptions) {
     this.#pool = pool;
-    this.#redis = registerScripts(redis as Redis);
+    this.#redis = redis;
     this.#opts = opts;
   }
 
