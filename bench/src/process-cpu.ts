@@ -70,6 +70,39 @@ export function cpuByGroup(): Map<string, number> {
   return totals;
 }
 
+/** Every live process: its group and the CPU seconds it has used so far, by pid. */
+export function cpuSnapshot(): Map<string, { group: string; seconds: number }> {
+  const out = new Map<string, { group: string; seconds: number }>();
+  for (const pid of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      const { comm, seconds } = readStat(pid);
+      out.set(pid, { group: groupOf(fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8'), comm), seconds });
+    } catch {
+      // the process ended while we read it
+    }
+  }
+  return out;
+}
+
+/**
+ * CPU seconds each group used between two snapshots taken by pid, largest first: a process alive at the end counts
+ * what it used since the first (all of it if it started since); one that ended meanwhile counts nothing, instead of
+ * taking its earlier CPU away from its group's total as a difference of group totals would (test runs start and
+ * end node processes of the services' groups all the time).
+ */
+export function cpuBetweenSnapshots(
+  before: Map<string, { group: string; seconds: number }>,
+  after: Map<string, { group: string; seconds: number }>,
+): [string, number][] {
+  const totals = new Map<string, number>();
+  for (const [pid, { group, seconds }] of after) {
+    const used = seconds - (before.get(pid)?.seconds ?? 0);
+    if (used > 0) totals.set(group, (totals.get(group) ?? 0) + used);
+  }
+  return [...totals].sort((a, b) => b[1] - a[1]);
+}
+
 /** CPU seconds each group used between two snapshots, largest first (groups that used nothing are left out). */
 export function cpuBetween(before: Map<string, number>, after: Map<string, number>): [string, number][] {
   return [...after]
