@@ -107,8 +107,9 @@ async function fromFront(
   const sorted = sortExact(bodies);
   const boundary = sorted[Math.min(want, sorted.length) - 1];
   const lowest = entries.at(-1)?.score;
-  // entries not read score at most `lowest`: they cannot belong in the page if the page ends above it
-  const readAll = entries.length === want + EXTRA;
+  // the list may hold more than was read (it read `want + EXTRA` and the floor, or one more when the floor was not
+  // among them); those score at most `lowest`, so they cannot belong in the page if the page ends above it
+  const readAll = entries.length >= want + EXTRA;
   if (readAll && boundary && lowest !== undefined && Date.parse(boundary.last_post_at) <= lowest) return undefined;
   const rows = await present(services, read, sorted.slice(0, want));
   return rows && pageOf(rows, limit, complete && !readAll);
