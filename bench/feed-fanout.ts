@@ -285,8 +285,8 @@ author's own) asked for as a first read does (lease + request), once the builder
 from the write API's answer until the entry is in all ${feeds.length} feeds (the builder's feed_fanout_writes_total polled
 every 5 ms until it counts the adds, then ZSCORE on each feed not yet holding it, one pipeline every 5 ms). Sustained: ${burst} posts sent ${args.concurrency} at a time (the write API answered them all ${((lastAnswer - t0) / 1000).toFixed(2)} s after
 the first was sent); inserts/s = ${burst} × ${feeds.length} feeds ÷ (first send → every feed holds all ${burst}: the builder's
-metric polled every 20 ms until it counts the adds, then ZCARD of each feed every 50 ms until all are complete). CPU from /proc. Everything on this ${os.cpus().length}-core machine with the whole stack up and another
-engineer's test runs sharing it (a loaded machine).
+metric polled every 20 ms until it counts the adds, then ZCARD of each feed every 50 ms until all are complete). CPU from /proc. Everything on this ${os.cpus().length}-core machine with the whole stack up; load average
+${(os.loadavg()[0] ?? 0).toFixed(1)} at the end.
 
 ${table(
   ['latency: answer → in all feeds', 'value'],

@@ -319,7 +319,7 @@ the ${n} readers in turn (keep-alive, ≤ 256 connections, 5 s timeout), warm-up
 ${args.duration} s per rate; latency from vegeta (client side, from each request's scheduled start). Pages by source from the
 read API's cache_lookups_total{keyspace="feed"}: hit = the precomputed feed in Redis, miss = the database while the
 feed is being built (partial) or past the feed's end, bypass = not kept (inactive). CPU from /proc. Everything on
-this ${os.cpus().length}-core machine, shared with the whole stack and another engineer's test runs (a loaded machine).
+this ${os.cpus().length}-core machine with the whole stack up; load average ${(os.loadavg()[0] ?? 0).toFixed(1)} at the end.
 
 ${table(
   [
