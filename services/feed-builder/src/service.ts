@@ -283,6 +283,9 @@ export class FeedBuilder implements Service {
         let writes = fresh();
         let skipped = 0;
         let changed = 0;
+        // one flush in flight while the next is built, so Redis applies one while this process builds the other
+        // (both on the same connections, so Redis applies them in order)
+        let inFlight: Promise<number> | undefined;
         for (const p of chunk) {
           if (!p.event) {
             if (p.error === undefined) skipped += 1; // a tombstone; an unparsable event is counted as unusable
@@ -296,10 +299,15 @@ export class FeedBuilder implements Service {
           }
           // a post to a large audience is many writes: they leave in pipelines of a bounded size, in order
           if (writes.feeds.queued >= FLUSH_WRITES) {
-            changed += await this.#flush(writes);
+            const sending = this.#flush(writes);
+            // its failure is seen where it is awaited, or the chunk fails before that and is read again
+            sending.catch(() => undefined);
+            if (inFlight) changed += await inFlight;
+            inFlight = sending;
             writes = fresh();
           }
         }
+        if (inFlight) changed += await inFlight;
         changed += await this.#flush(writes);
         return { skipped, changed };
       });
