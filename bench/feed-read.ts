@@ -41,6 +41,7 @@ import { cpuBetweenSnapshots, cpuSnapshot, perUnit, processCpuSeconds } from './
 import { percentile, runProgram, table } from './src/stats.ts';
 import type { VegetaReport } from './src/vegeta.ts';
 import { attack, vegetaBinary, writeTargets } from './src/vegeta.ts';
+import { cacheLookups } from './src/read-api-metrics.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -83,17 +84,7 @@ async function rebuildStats() {
   return { count, meanMs: (1000 * value(/^feed_rebuild_seconds_sum\{[^}]*\} (\S+)$/m)) / count };
 }
 
-/** Lookups of the read API by keyspace/outcome, from its /metrics. */
-async function lookups(): Promise<Map<string, number>> {
-  const text = await (await fetch(`http://127.0.0.1:${API_PORT}/metrics`)).text();
-  const out = new Map<string, number>();
-  for (const m of text.matchAll(/^cache_lookups_total\{([^}]*)\} (\S+)$/gm)) {
-    const ks = /keyspace="([^"]+)"/.exec(m[1] ?? '')?.[1];
-    const outcome = /outcome="([^"]+)"/.exec(m[1] ?? '')?.[1];
-    out.set(`${ks}/${outcome}`, Number(m[2]));
-  }
-  return out;
-}
+const lookups = () => cacheLookups(API_PORT);
 
 /** Feed pages by where they came from in a phase: Redis (hit), the database while building (miss), not kept (bypass). */
 function feedSources(before: Map<string, number>, after: Map<string, number>) {
@@ -229,7 +220,8 @@ try {
   const buildSeconds = (performance.now() - built0) / 1000;
   const sizesP = store.pipeline();
   for (const id of readers) sizesP.zcard(keys.feed(id));
-  const sizes = ((await sizesP.exec()) ?? []).map(([, v]) => Number(v)).sort((a, b) => a - b);
+  const byReader = ((await sizesP.exec()) ?? []).map(([, v]) => Number(v));
+  const sizes = [...byReader].sort((a, b) => a - b);
   const rebuilds = await rebuildStats();
   log(
     `${built} feeds built, ${inactive} inactive, in ${buildSeconds.toFixed(1)} s; sizes p50 ${percentile(sizes, 50)}`,
@@ -282,9 +274,6 @@ try {
   }
   // redis-benchmark on a feed of the median size, with the page's own command, and a body's HGETALL on the cache
   const median = percentile(sizes, 50);
-  const sizeP = store.pipeline();
-  for (const id of readers) sizeP.zcard(keys.feed(id));
-  const byReader = ((await sizeP.exec()) ?? []).map(([, v]) => Number(v));
   const medianReader = readers[byReader.indexOf(median)] ?? readers[0] ?? '';
   const want = String(Number(args.limit) + 1);
   const rb = async (port: string, argv: string[]) => {

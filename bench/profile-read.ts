@@ -38,6 +38,7 @@ import { processCpuSeconds } from './src/process-cpu.ts';
 import { runProgram, table } from './src/stats.ts';
 import type { VegetaReport } from './src/vegeta.ts';
 import { attack, vegetaBinary, writeTargets } from './src/vegeta.ts';
+import { cacheLookups } from './src/read-api-metrics.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -116,17 +117,7 @@ async function prefill(db: pg.Client, redis: Redis, users: string[]) {
   }
 }
 
-/** Lookups of the read API by keyspace and outcome, from its /metrics. */
-async function lookups(): Promise<Map<string, number>> {
-  const text = await (await fetch(`http://127.0.0.1:${PORT}/metrics`)).text();
-  const out = new Map<string, number>();
-  for (const m of text.matchAll(/^cache_lookups_total\{([^}]*)\} (\S+)$/gm)) {
-    const keyspace = /keyspace="([^"]+)"/.exec(m[1] ?? '')?.[1];
-    const outcome = /outcome="([^"]+)"/.exec(m[1] ?? '')?.[1];
-    out.set(`${keyspace}/${outcome}`, Number(m[2]));
-  }
-  return out;
-}
+const lookups = () => cacheLookups(PORT);
 
 function hitRatio(before: Map<string, number>, after: Map<string, number>, keyspace: string) {
   const d = (o: string) => (after.get(`${keyspace}/${o}`) ?? 0) - (before.get(`${keyspace}/${o}`) ?? 0);

@@ -57,6 +57,23 @@ redis.call('PEXPIRE', KEYS[1], ARGV[3])
 if #ARGV >= 4 then redis.call('PEXPIRE', KEYS[2], ARGV[3]) end
 return 1`;
 
+interface FrontCommands {
+  readFront(list: string, bodies: string, count: string): Promise<[string, string[], (string | null)[]] | null>;
+  fillFront(list: string, bodies: string, lease: string, ...args: string[]): Promise<number>;
+}
+
+/**
+ * The scripts as commands of the client, defined on first use: ioredis then sends EVALSHA (the text only when Redis
+ * does not know it yet) rather than the script's text with every read.
+ */
+function commands(redis: Redis | Cluster): FrontCommands {
+  if (!('readFront' in redis)) {
+    redis.defineCommand('readFront', { numberOfKeys: 2, lua: READ_FRONT });
+    redis.defineCommand('fillFront', { numberOfKeys: 3, lua: FILL_FRONT });
+  }
+  return redis as unknown as FrontCommands;
+}
+
 /** Redis prints scores as `inf` / `-inf` for the infinities. */
 const score = (s: string) => (s === '-inf' ? -Infinity : s === 'inf' ? Infinity : Number(s));
 
@@ -75,8 +92,7 @@ export async function readFront(
   count: number,
 ): Promise<{ floor: number; entries: FrontEntry[] } | undefined> {
   // count + 1: the floor may be among them
-  const reply = (await redis.eval(READ_FRONT, 2, keys.list, keys.bodies, String(count))) as
-    [string, string[], (string | null)[]] | null;
+  const reply = await commands(redis).readFront(keys.list, keys.bodies, String(count));
   if (!reply) return undefined;
   const [floorText, top, bodies] = reply;
   const floor = score(floorText);
@@ -125,15 +141,5 @@ export async function fillFront(
   const last = entries.at(-1);
   const floor = entries.length >= opts.capacity && last ? String(last.score) : '-inf';
   const args = entries.flatMap((e) => [e.id, String(e.score), e.version, e.json]);
-  return (await redis.eval(
-    FILL_FRONT,
-    3,
-    keys.list,
-    keys.bodies,
-    keys.lease,
-    token,
-    floor,
-    String(opts.ttlMs),
-    ...args,
-  )) as number;
+  return commands(redis).fillFront(keys.list, keys.bodies, keys.lease, token, floor, String(opts.ttlMs), ...args);
 }

@@ -54,3 +54,18 @@ export function subscriberRedis(opts: CacheRedisOptions): Redis {
       })
     : new Redis(opts.url, { maxRetriesPerRequest: opts.maxRetriesPerRequest, lazyConnect: true });
 }
+
+/**
+ * Hashes of keys on different hash tags: one pipeline on a single server (one write for all), a command each on a
+ * cluster, which refuses a pipeline across slots (sent in one tick, its autopipelining groups them per node). A hash
+ * the cache cannot give (it failed) comes back empty, as a missing one does.
+ */
+export async function hashesAcrossTags(redis: Redis | Cluster, keys: string[]): Promise<Record<string, string>[]> {
+  if ('isCluster' in redis && redis.isCluster) {
+    return Promise.all(keys.map((k) => redis.hgetall(k).catch((): Record<string, string> => ({}))));
+  }
+  const p = redis.pipeline();
+  for (const k of keys) p.hgetall(k);
+  const replies = (await p.exec().catch(() => null)) ?? [];
+  return keys.map((_, i) => (replies[i]?.[0] ? {} : ((replies[i]?.[1] ?? {}) as Record<string, string>)));
+}

@@ -10,6 +10,7 @@
  * they come back.
  */
 import { cursorT, query, type Time, type Uuid } from './query.ts';
+import { feedAuthors } from './queries.ts';
 
 export interface AudienceRow {
   user_id: Uuid;
@@ -131,21 +132,7 @@ export const feedRebuild = query<[userId: Uuid, excluded: Uuid[], since: Time, u
     partitions: [{ table: 'status_updates', max: 16 }],
   },
   `
-WITH edges AS (
-  SELECT $1::uuid AS id, true AS friend
-  UNION ALL
-  SELECT r.to_user_id, r.type = 'FRIEND' FROM relationships r
-   WHERE r.from_user_id = $1 AND r.type IN ('FRIEND', 'FOLLOW') AND r.status = 'ACCEPTED'
-  UNION ALL
-  SELECT r.from_user_id, true FROM relationships r
-   WHERE r.to_user_id = $1 AND r.type = 'FRIEND' AND r.status = 'ACCEPTED'
-), authors AS (
-  SELECT e.id, bool_or(e.friend) AS friend FROM edges e
-   WHERE (e.id = $1 OR NOT e.id = ANY($2::uuid[]))
-     AND NOT EXISTS (SELECT 1 FROM relationships b WHERE b.from_user_id = $1 AND b.type = 'BLOCK' AND b.to_user_id = e.id)
-     AND NOT EXISTS (SELECT 1 FROM relationships b WHERE b.from_user_id = e.id AND b.type = 'BLOCK' AND b.to_user_id = $1)
-   GROUP BY e.id
-)
+WITH ${feedAuthors('(e.id = $1 OR NOT e.id = ANY($2::uuid[]))\n     AND ')}
 SELECT s.id, ${cursorT('s.created_at')} AS cursor_t, s.author_id
   FROM authors a
  CROSS JOIN LATERAL (

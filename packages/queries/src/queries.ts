@@ -151,6 +151,27 @@ export interface FeedRow {
 }
 
 /**
+ * The CTEs `edges` and `authors` of a home feed: whose posts user $1 sees (themself, accepted friends in either
+ * direction, accepted follows; `friend` says whether FRIENDS posts reach them), without anyone on either side of a
+ * block. `also`: one more condition on the author `e.id`, followed by AND (the feed builder's rebuild leaves out the
+ * pulled authors).
+ */
+export const feedAuthors = (also = '') => `edges AS (
+  SELECT $1::uuid AS id, true AS friend
+  UNION ALL
+  SELECT r.to_user_id, r.type = 'FRIEND' FROM relationships r
+   WHERE r.from_user_id = $1 AND r.type IN ('FRIEND', 'FOLLOW') AND r.status = 'ACCEPTED'
+  UNION ALL
+  SELECT r.from_user_id, true FROM relationships r
+   WHERE r.to_user_id = $1 AND r.type = 'FRIEND' AND r.status = 'ACCEPTED'
+), authors AS (
+  SELECT e.id, bool_or(e.friend) AS friend FROM edges e
+   WHERE ${also}NOT EXISTS (SELECT 1 FROM relationships b WHERE b.from_user_id = $1 AND b.type = 'BLOCK' AND b.to_user_id = e.id)
+     AND NOT EXISTS (SELECT 1 FROM relationships b WHERE b.from_user_id = e.id AND b.type = 'BLOCK' AND b.to_user_id = $1)
+   GROUP BY e.id
+)`;
+
+/**
  * Home feed from the database (the spec's CTE): status updates of the user, of accepted friends (either
  * direction) and of accounts the user follows, newest first, by keyset. FRIENDS posts only reach the author's
  * friends (and the author); a followed non-friend contributes PUBLIC posts only; a block in either direction
@@ -167,20 +188,7 @@ export const homeFeedPage = query<[userId: Uuid, cursorT: Time, cursorId: Uuid, 
     partitions: [{ table: 'status_updates', max: 6 }],
   },
   `
-WITH edges AS (
-  SELECT $1::uuid AS id, true AS friend
-  UNION ALL
-  SELECT r.to_user_id, r.type = 'FRIEND' FROM relationships r
-   WHERE r.from_user_id = $1 AND r.type IN ('FRIEND', 'FOLLOW') AND r.status = 'ACCEPTED'
-  UNION ALL
-  SELECT r.from_user_id, true FROM relationships r
-   WHERE r.to_user_id = $1 AND r.type = 'FRIEND' AND r.status = 'ACCEPTED'
-), authors AS (
-  SELECT e.id, bool_or(e.friend) AS friend FROM edges e
-   WHERE NOT EXISTS (SELECT 1 FROM relationships b WHERE b.from_user_id = $1 AND b.type = 'BLOCK' AND b.to_user_id = e.id)
-     AND NOT EXISTS (SELECT 1 FROM relationships b WHERE b.from_user_id = e.id AND b.type = 'BLOCK' AND b.to_user_id = $1)
-   GROUP BY e.id
-)
+WITH ${feedAuthors()}
 SELECT s.id, s.created_at, ${cursorT('s.created_at')} AS cursor_t, s.author_id, u.name AS author_name,
        u.image AS author_image, s.content, s.visibility
   FROM authors a

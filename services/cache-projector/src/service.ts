@@ -19,6 +19,7 @@ import { writeBatch } from '@bgc/cache/scripts';
 import { connectCacheRedis } from '@bgc/cache/redis-client';
 import type { ChangeEvent } from '@bgc/events/envelope';
 import { tableTopic } from '@bgc/events/topics';
+import { waitForTopics } from '@bgc/events/topics-ready';
 import type { Service } from '@bgc/runtime/service';
 import { createLogger } from '@bgc/telemetry/logger';
 import { createRegistry } from '@bgc/telemetry/metrics';
@@ -188,24 +189,10 @@ export class CacheProjector implements Service {
     const admin = kafka.admin();
     await admin.connect();
     try {
-      let warned = false;
-      for (;;) {
-        const existing = new Set(await admin.listTopics());
-        const missing = topics.filter((t) => !existing.has(t));
-        if (missing.length === 0) {
-          // a topic just created may not have its leaders known yet ("does not host this topic-partition")
-          const ready = await admin.fetchTopicMetadata({ topics }).then(
-            (m) => m.topics.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0)),
-            () => false,
-          );
-          if (ready) break;
-        } else if (!warned) {
-          this.#logger.warn({ missing }, 'waiting for the CDC service to create its topics');
-          warned = true;
-        }
-        if (this.#abort.signal.aborted) throw new Error('stopped while waiting for topics');
-        await new Promise((r) => setTimeout(r, 500));
-      }
+      await waitForTopics(admin, topics, {
+        signal: this.#abort.signal,
+        onMissing: (missing) => this.#logger.warn({ missing }, 'waiting for the CDC service to create its topics'),
+      });
       const dlq = deadLetterTopic(this.#config.PROJECTOR_TOPIC_PREFIX);
       if (!(await admin.listTopics()).includes(dlq)) {
         // another instance may create it at the same moment: what counts is that it exists afterwards

@@ -23,6 +23,7 @@ import type { ScriptedCluster, ScriptedPipeline, ScriptedRedis, WriteBatch } fro
 import { registerScripts, scriptedPipeline, writeBatch } from '@bgc/cache/scripts';
 import type { ChangeEvent } from '@bgc/events/envelope';
 import { tableTopic } from '@bgc/events/topics';
+import { waitForTopics } from '@bgc/events/topics-ready';
 import type { Service } from '@bgc/runtime/service';
 import { createLogger } from '@bgc/telemetry/logger';
 import { createRegistry } from '@bgc/telemetry/metrics';
@@ -189,24 +190,10 @@ export class FeedBuilder implements Service {
     const admin = kafka.admin();
     await admin.connect();
     try {
-      let warned = false;
-      for (;;) {
-        const existing = new Set(await admin.listTopics());
-        const missing = topics.filter((t) => !existing.has(t));
-        if (missing.length === 0) {
-          // a topic just created may not have its leaders known yet
-          const ready = await admin.fetchTopicMetadata({ topics }).then(
-            (m) => m.topics.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0)),
-            () => false,
-          );
-          if (ready) return;
-        } else if (!warned) {
-          this.#logger.warn({ missing }, 'waiting for the CDC service to create its topics');
-          warned = true;
-        }
-        if (this.#abort.signal.aborted) throw new Error('stopped while waiting for topics');
-        await new Promise((r) => setTimeout(r, 500));
-      }
+      await waitForTopics(admin, topics, {
+        signal: this.#abort.signal,
+        onMissing: (missing) => this.#logger.warn({ missing }, 'waiting for the CDC service to create its topics'),
+      });
     } finally {
       await admin.disconnect();
     }

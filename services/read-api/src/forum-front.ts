@@ -121,7 +121,10 @@ const sortExact = (bodies: Body[]) =>
     .sort((x, y) => (x.t === y.t ? (x.b.id < y.b.id ? 1 : -1) : x.t < y.t ? 1 : -1))
     .map(({ b }) => b);
 
-/** Bodies as the page query's rows, with their authors' names (profile documents), or undefined if one is gone. */
+/**
+ * Bodies, in page order already, as the page query's rows with their authors' names (profile documents), or
+ * undefined if one is gone.
+ */
 async function present(services: Services, read: ReadContext, bodies: Body[]): Promise<ThreadRow[] | undefined> {
   const authorIds = [...new Set(bodies.map((b) => b.author_id))];
   const mode = services.flags.get('cache.profile');
@@ -131,7 +134,7 @@ async function present(services: Services, read: ReadContext, bodies: Body[]): P
     if (doc) names.set(authorIds[i] ?? '', String(doc.user.name));
   });
   const rows: ThreadRow[] = [];
-  for (const b of sortExact(bodies)) {
+  for (const b of bodies) {
     const name = names.get(b.author_id);
     if (name === undefined) return undefined; // an author the database would not join (deleted): let it answer
     const t = micros(b.last_post_at);

@@ -16,6 +16,7 @@ import { z } from 'zod';
 import { feedKeyspace, STATUS_BODY, statusBodyKey } from '@bgc/cache/feed-keys';
 import type { FeedKeyspace } from '@bgc/cache/feed-keys';
 import { microsToTime, newerFirst, parseFeedMember, timeToMicros } from '@bgc/cache/feed-score';
+import { hashesAcrossTags } from '@bgc/cache/redis-client';
 import { presentMembers, writeBatch } from '@bgc/cache/scripts';
 import { rowVersion } from '@bgc/cache/versions';
 import { decodeCursor, encodeCursor } from '@bgc/queries/cursor';
@@ -116,25 +117,10 @@ async function entriesBelow(services: Services, keys: FeedKeyspace, viewer: stri
   return { entries, truncated };
 }
 
-/**
- * Hashes of keys on different hash tags: one pipeline on a single server (one write for all), a command each on a
- * cluster, which refuses a pipeline across slots (sent in one tick, its autopipelining groups them per node). A hash
- * the cache cannot give (it failed) comes back empty, as a missing one does.
- */
-async function hashesOf(redis: Services['redis'], keys: string[]): Promise<Record<string, string>[]> {
-  if ('isCluster' in redis && redis.isCluster) {
-    return Promise.all(keys.map((k) => redis.hgetall(k).catch((): Record<string, string> => ({}))));
-  }
-  const p = redis.pipeline();
-  for (const k of keys) p.hgetall(k);
-  const replies = (await p.exec().catch(() => null)) ?? [];
-  return keys.map((_, i) => (replies[i]?.[0] ? {} : ((replies[i]?.[1] ?? {}) as Record<string, string>)));
-}
-
 /** Bodies of the entries that have none yet: the cache, else the replica (written back, version-guarded). */
 async function withBodies(services: Services, read: ReadContext, prefix: string, entries: Entry[]) {
   const missing = entries.filter((e) => !e.body);
-  const cached = await hashesOf(
+  const cached = await hashesAcrossTags(
     services.redis,
     missing.map((e) => statusBodyKey(prefix, e.id)),
   );
