@@ -1,5 +1,5 @@
 import { trace } from '@opentelemetry/api';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import { SimpleSpanProcessor } from '@opentelemetry/sdk-trace';
 import { describe, expect, test } from 'vitest';
@@ -12,7 +12,7 @@ interface JaegerTrace {
 }
 
 describe('jaeger', () => {
-  test('a span exported over OTLP by @opentelemetry/sdk-node is returned by GET /api/traces/{id}', async () => {
+  test('a span exported over OTLP (protobuf, as the services do) by @opentelemetry/sdk-node is returned by GET /api/traces/{id}', async () => {
     const { otlpUrl, jaegerUrl } = stackEndpoints();
     const serviceName = `bgc-test-${Date.now()}`;
     const sdk = new NodeSDK({

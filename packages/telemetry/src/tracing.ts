@@ -1,5 +1,5 @@
 /**
- * Starts OpenTelemetry for a service: spans go over OTLP/HTTP to the collector (Jaeger), W3C trace context is
+ * Starts OpenTelemetry for a service: spans go over OTLP/HTTP (protobuf) to the collector (Jaeger), W3C trace context is
  * propagated, and HTTP and pg are instrumented. Call it before the service imports http or pg (the entry point
  * imports the rest of the service dynamically after this), since instrumentation patches modules as they load.
  *
@@ -8,7 +8,7 @@
  * scrapes prom-client registries; the SDK's default reader would otherwise record every request again and push it
  * over OTLP every minute).
  */
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
 import { PgInstrumentation } from '@opentelemetry/instrumentation-pg';
 import { NodeSDK } from '@opentelemetry/sdk-node';

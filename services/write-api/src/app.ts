@@ -92,13 +92,13 @@ export function createApp(deps: AppDeps) {
 
   app.use((req: Request, _res: Response, next: NextFunction) => {
     const hasBody = Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
-    if (hasBody && !req.is('application/json')) {
+    if (hasBody && !isJson(req)) {
       next(new ApiError(415, 'UNSUPPORTED_MEDIA_TYPE', 'send the body as application/json', { field: 'Content-Type' }));
       return;
     }
     next();
   });
-  app.use(express.json({ limit: deps.settings.bodyLimitBytes, strict: true }));
+  app.use(express.json({ limit: deps.settings.bodyLimitBytes, strict: true, type: isJson }));
   app.use(router);
   app.use((_req: Request, _res: Response, next: NextFunction) => {
     next(new ApiError(404, 'NO_SUCH_ROUTE', 'no such route; see /openapi.json'));
@@ -112,6 +112,11 @@ export function createApp(deps: AppDeps) {
   });
   return app;
 }
+
+// `application/json`, with parameters or without, as `req.is('application/json')` says; type-is parses the header
+// into an object for every call, and was a thirtieth of the write API's CPU per send, called twice per request
+const JSON_CONTENT_TYPE = /^application\/json[\t ]*(?:;|$)/i;
+const isJson = (req: Request) => JSON_CONTENT_TYPE.test(req.headers['content-type'] ?? '');
 
 function toApiError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;

@@ -72,6 +72,22 @@ describe('write-api: accounts and bad input', () => {
       status: 415,
       body: { error: { code: 'UNSUPPORTED_MEDIA_TYPE', field: 'Content-Type' } },
     });
+    // the media type is matched as type-is would: case-insensitive, parameters allowed, nothing else
+    for (const [contentType, status] of [
+      ['application/json; charset=utf-8', 201],
+      ['Application/JSON', 201],
+      ['application/json ;charset=utf-8', 201],
+      ['application/jsonp', 415],
+      ['application/json-seq', 415],
+      ['text/plain', 415],
+    ] as const) {
+      const r = await api.post(path, undefined, {
+        token: ann.token,
+        rawBody: JSON.stringify({ content: `typed ${contentType}` }),
+        headers: { 'content-type': contentType },
+      });
+      expect(r.status, contentType).toBe(status);
+    }
     const badId = await api.post('/v1/rooms/not-a-uuid/messages', { content: 'hi' }, { token: ann.token });
     expect(badId).toMatchObject({ status: 400, body: { error: { code: 'VALIDATION_FAILED', field: 'roomId' } } });
     const noToken = await api.post(path, { content: 'hi' });
@@ -83,8 +99,13 @@ describe('write-api: accounts and bad input', () => {
     expect(badEmail).toMatchObject({ status: 400, body: { error: { field: 'email' } } });
 
     const db = await ctx.connectAs('migrator');
-    const messages = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM messages');
-    expect(messages.rows[0]?.n).toBe(0);
+    // only the three sends with a JSON media type were written
+    const messages = await db.query<{ content: string }>('SELECT content FROM messages ORDER BY content');
+    expect(messages.rows.map((r) => r.content)).toEqual([
+      'typed Application/JSON',
+      'typed application/json ;charset=utf-8',
+      'typed application/json; charset=utf-8',
+    ]);
     const users = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM users');
     expect(users.rows[0]?.n).toBe(1);
   });
