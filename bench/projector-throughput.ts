@@ -57,7 +57,7 @@ const total = Number(args.events);
 const kafka = new Kafka({ brokers: infra.KAFKA_BROKERS, clientId: 'bench-projector', logLevel: logLevel.WARN });
 const topics = ['users', 'room_members', 'messages'].map((t) => `${PREFIX}.public.${t}`);
 // the projector waits for every topic it reads; these stay empty here
-const emptyTopics = ['profiles', 'relationships', 'conversation_participants'].map((t) => `${PREFIX}.public.${t}`);
+const emptyTopics = PROJECTED_TABLES.map((t) => `${PREFIX}.public.${t}`).filter((t) => !topics.includes(t));
 
 function bar(what: string) {
   return new cliProgress.SingleBar(
