@@ -1,4 +1,5 @@
 /** The Express application: parsing and its limits, auth, the routes, the OpenAPI document, errors, metrics. */
+import type { IncomingMessage } from 'node:http';
 import { OpenAPIRegistry, OpenApiGeneratorV31 } from '@asteasolutions/zod-to-openapi';
 import express from 'express';
 import type { NextFunction, Request, Response } from 'express';
@@ -116,7 +117,7 @@ export function createApp(deps: AppDeps) {
 // `application/json`, with parameters or without, as `req.is('application/json')` says; type-is parses the header
 // into an object for every call, and was a thirtieth of the write API's CPU per send, called twice per request
 const JSON_CONTENT_TYPE = /^application\/json[\t ]*(?:;|$)/i;
-const isJson = (req: Request) => JSON_CONTENT_TYPE.test(req.headers['content-type'] ?? '');
+const isJson = (req: IncomingMessage) => JSON_CONTENT_TYPE.test(req.headers['content-type'] ?? '');
 
 function toApiError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
