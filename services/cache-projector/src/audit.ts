@@ -1,11 +1,14 @@
 /**
- * The consistency auditor: compares the projections in Redis with Postgres, by version, for a sample of users and
- * rooms (or all of them). A projection that is absent is a cache miss (evicted, expired, or never read), not a
- * mismatch; one that is present must say what Postgres says. Mismatches are checked again after `settleMs`, since
- * an event may still be on its way; only those that persist are reported.
+ * The consistency auditor: compares the projections in Redis with Postgres, by version, for a sample of users,
+ * rooms, conversations and forum categories (or all of them): every projection the projector keeps (`projections.ts`).
+ * A projection that is absent is a cache miss (evicted, expired, or never read), not a mismatch; one that is present
+ * must say what Postgres says. Mismatches are checked again after `settleMs`, since an event may still be on its way;
+ * only those that persist are reported. Every read touches one key or keys of one hash tag, so it runs the same on
+ * a single Redis and on a Redis Cluster.
  */
 import type pg from 'pg';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
+import { FLOOR } from '@bgc/cache/front-page';
 import type { Keyspace } from '@bgc/cache/keys';
 import { presentMembers } from '@bgc/cache/scripts';
 import { rowVersion } from '@bgc/cache/versions';
@@ -37,10 +40,14 @@ interface Check {
 
 const sorted = (xs: Iterable<string>) => [...xs].sort();
 
-export async function audit(db: pg.Client | pg.Pool, redis: Redis, keys: Keyspace, opts: AuditOptions) {
+export async function audit(db: pg.Client | pg.Pool, redis: Redis | Cluster, keys: Keyspace, opts: AuditOptions) {
   const limit = opts.sample === undefined ? 'ALL' : String(Math.max(0, Math.floor(opts.sample)));
-  const users = (await db.query<{ id: string }>(`SELECT id FROM users ORDER BY random() LIMIT ${limit}`)).rows;
-  const rooms = (await db.query<{ id: string }>(`SELECT id FROM chat_rooms ORDER BY random() LIMIT ${limit}`)).rows;
+  const sample = async (table: string) =>
+    (await db.query<{ id: string }>(`SELECT id FROM ${table} ORDER BY random() LIMIT ${limit}`)).rows;
+  const users = await sample('users');
+  const rooms = await sample('chat_rooms');
+  const conversations = await sample('conversations');
+  const categories = await sample('forum_categories');
   const checks: Check[] = [];
   const members = async (key: string) => {
     const hash = await redis.hgetall(key);
@@ -95,8 +102,31 @@ export async function audit(db: pg.Client | pg.Pool, redis: Redis, keys: Keyspac
         `SELECT to_user_id::text AS v FROM relationships WHERE type = 'BLOCK' AND from_user_id = $1`,
       ),
       memberSet(keys.rooms(id), `SELECT room_id::text AS v FROM room_members WHERE user_id = $1`),
+      memberSet(
+        keys.conversations(id),
+        `SELECT conversation_id::text AS v FROM conversation_participants WHERE user_id = $1`,
+      ),
     );
   }
+  // Redis holds the newest messages of a room or conversation, at most `recentMessages` (fewer after deletes within
+  // the window): they must be exactly Postgres's newest as many, each at its current version
+  const recentMessages = (recent: string, bodies: string, column: 'room_id' | 'conversation_id', id: string) => ({
+    key: recent,
+    read: async () => {
+      const ids = await redis.zrange(recent, '0', '-1');
+      if (ids.length === 0) return undefined;
+      const held = await redis.hmget(bodies, ...ids);
+      return sorted(ids.map((m, i) => `${m}@${held[i]?.slice(0, 20) ?? 'no body'}`));
+    },
+    expected: async (found: unknown) => {
+      const r = await db.query<{ v: string }>(
+        `SELECT id::text || '@' || lpad(version::text, 20, '0') AS v FROM messages WHERE ${column} = $1
+          ORDER BY created_at DESC, id DESC LIMIT $2`,
+        [id, Math.min((found as string[]).length, opts.recentMessages)],
+      );
+      return sorted(r.rows.map((row) => row.v));
+    },
+  });
   for (const { id } of rooms) {
     checks.push({
       key: keys.roomMembers(id),
@@ -106,23 +136,39 @@ export async function audit(db: pg.Client | pg.Pool, redis: Redis, keys: Keyspac
       },
       expected: () => ids(`SELECT user_id::text || ':' || role::text AS v FROM room_members WHERE room_id = $1`, id),
     });
-    // Redis holds the newest messages of the room, at most `recentMessages` (fewer after deletes within the window):
-    // they must be exactly Postgres's newest as many, each at its current version
+    checks.push(recentMessages(keys.roomRecent(id), keys.roomBodies(id), 'room_id', id));
+  }
+  for (const { id } of conversations) {
     checks.push({
-      key: keys.roomRecent(id),
+      key: keys.conversationMembers(id),
       read: async () => {
-        const recent = await redis.zrange(keys.roomRecent(id), '0', '-1');
-        if (recent.length === 0) return undefined;
-        const bodies = await redis.hmget(keys.roomBodies(id), ...recent);
-        return sorted(recent.map((m, i) => `${m}@${bodies[i]?.slice(0, 20) ?? 'no body'}`));
+        const m = await members(keys.conversationMembers(id));
+        return m ? sorted(m.keys()) : undefined;
+      },
+      expected: () => ids(`SELECT user_id::text AS v FROM conversation_participants WHERE conversation_id = $1`, id),
+    });
+    checks.push(recentMessages(keys.conversationRecent(id), keys.conversationBodies(id), 'conversation_id', id));
+  }
+  // a front page vouches for the threads ranked above its floor (`front-page.ts`): those must be exactly the
+  // category's threads whose last activity (in ms, the list's score) is above it, each at its current version
+  for (const { id } of categories) {
+    checks.push({
+      key: keys.forumFront(id),
+      read: async () => {
+        const floor = await redis.zscore(keys.forumFront(id), FLOOR);
+        if (floor === null) return undefined;
+        const above = await redis.zrangebyscore(keys.forumFront(id), `(${floor}`, '+inf');
+        const held = above.length > 0 ? await redis.hmget(keys.forumFrontBodies(id), ...above) : [];
+        return { floor, threads: sorted(above.map((t, i) => `${t}@${held[i]?.slice(0, 20) ?? 'no body'}`)) };
       },
       expected: async (found) => {
+        const { floor } = found as { floor: string };
         const r = await db.query<{ v: string }>(
-          `SELECT id::text || '@' || lpad(version::text, 20, '0') AS v FROM messages WHERE room_id = $1
-            ORDER BY created_at DESC, id DESC LIMIT $2`,
-          [id, Math.min((found as string[]).length, opts.recentMessages)],
+          `SELECT id::text || '@' || lpad(version::text, 20, '0') AS v FROM forum_threads
+            WHERE category_id = $1 AND floor(extract(epoch FROM last_post_at) * 1000) > $2::float8`,
+          [id, floor === '-inf' ? '-Infinity' : floor],
         );
-        return sorted(r.rows.map((row) => row.v));
+        return { floor, threads: sorted(r.rows.map((row) => row.v)) };
       },
     });
   }
@@ -147,5 +193,12 @@ export async function audit(db: pg.Client | pg.Pool, redis: Redis, keys: Keyspac
     suspects = suspects.filter((c) => bad.has(c.key));
     if (suspects.length === 0) break;
   }
-  return { checked: checks.length, users: users.length, rooms: rooms.length, mismatches };
+  return {
+    checked: checks.length,
+    users: users.length,
+    rooms: rooms.length,
+    conversations: conversations.length,
+    categories: categories.length,
+    mismatches,
+  };
 }

@@ -8,6 +8,7 @@ import { eventually } from '@bgc/testkit/eventually';
 import { client, signUp } from '../../write-api/test/client.ts';
 import { startWriteApi } from '../../write-api/test/server.ts';
 import { startCdc } from '../../cdc/test/cdc-process.ts';
+import { audit } from '../src/audit.ts';
 import { startProjector } from './projector-process.ts';
 
 describe('cache-projector on a Redis Cluster', () => {
@@ -47,6 +48,14 @@ describe('cache-projector on a Redis Cluster', () => {
         redis.nodes('master').map(async (n) => (await n.keys(`${ctx.redisPrefix}*`)).length > 0),
       );
       expect(holders.filter(Boolean).length).toBeGreaterThan(1);
+      // the auditor reads them on the cluster as on one server, and finds them right
+      const result = await audit(await ctx.pg('primary'), redis, ks, {
+        recentMessages: 100,
+        settleMs: 500,
+        rechecks: 3,
+      });
+      expect(result).toMatchObject({ users: 6, rooms: 1, mismatches: [] });
+      expect(result.checked).toBe(6 * 7 + 2);
       expect(await projector.stop()).toBe(0);
     } finally {
       redis.disconnect();
