@@ -27,6 +27,8 @@ export const projectorEnv = {
    * `<prefix><generation>:{…}` (`@bgc/cache/generation`), or `<prefix>{…}` until the first rebuild
    */
   PROJECTOR_KEY_PREFIX: z.string().default(''),
+  /** the feed builder's key prefix (its own FEED_KEY_PREFIX): `rebuild --feeds` drops the home feeds under it */
+  FEED_KEY_PREFIX: z.string().default(''),
   /** messages kept per room and conversation */
   PROJECTOR_RECENT_MESSAGES: envTypes.positiveInt(100),
   /** a projected document expires after this (± 10% jitter) unless written again; reads refill it */

@@ -4,12 +4,13 @@
  *   node services/cache-projector/src/operations-cli.ts replay --table users --from 2026-11-28T10:00:00Z
  *   node services/cache-projector/src/operations-cli.ts dead-letters            (list them)
  *   node services/cache-projector/src/operations-cli.ts requeue                 (send the new ones back)
- *   node services/cache-projector/src/operations-cli.ts rebuild [--dry-run | --resume | --abort]
+ *   node services/cache-projector/src/operations-cli.ts rebuild [--dry-run | --resume | --abort] [--feeds]
  *                                                       [--rate EVENTS/S] [--grace-ms MS] [--chunk EVENTS]
  *
  * replay moves the projector's group (BGC_PROJECTOR_GROUP) back on one topic; it refuses while the projector runs.
  * rebuild fills a new key generation from the topics while the projector runs, then switches readers to it
- * (`rebuild.ts`). Exit codes: 0 done, 1 failed, 2 refused (the message says why and what to do), 130 interrupted.
+ * (`rebuild.ts`); with --feeds it then drops the home feeds (BGC_FEED_KEY_PREFIX), each rebuilt from the replica
+ * by the feed builder when its owner next reads it (`rebuild-cli.ts`). Exit codes: 0 done, 1 failed, 2 refused (the message says why and what to do), 130 interrupted.
  */
 import { parseArgs } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
@@ -31,6 +32,7 @@ const { values: args, positionals } = parseArgs({
     rate: { type: 'string' },
     'grace-ms': { type: 'string' },
     chunk: { type: 'string' },
+    feeds: { type: 'boolean' },
   },
 });
 const config = loadEnvOrExit(projectorEnv);
@@ -74,7 +76,7 @@ try {
     default:
       throw new OperationRefused(
         'USAGE',
-        'commands: replay --table T --from TIME | dead-letters | requeue | rebuild [--dry-run|--resume|--abort]',
+        'commands: replay --table T --from TIME | dead-letters | requeue | rebuild [--dry-run|--resume|--abort] [--feeds]',
       );
   }
 } catch (err) {

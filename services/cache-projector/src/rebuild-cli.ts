@@ -1,11 +1,18 @@
 /**
- * `operations-cli.ts rebuild [--dry-run | --resume | --abort] [--rate N] [--grace-ms N] [--chunk N]`: the rebuild
- * (`rebuild.ts`) with a progress bar on stderr (offsets covered, events/s, ETA), its steps on stderr, and a summary
- * on stdout. Ctrl-C stops it cleanly (what was applied is committed); `--resume` continues.
+ * `operations-cli.ts rebuild [--dry-run | --resume | --abort] [--feeds] [--rate N] [--grace-ms N] [--chunk N]`: the
+ * rebuild (`rebuild.ts`) with a progress bar on stderr (offsets covered, events/s, ETA), its steps on stderr, and a
+ * summary on stdout. Ctrl-C stops it cleanly (what was applied is committed); `--resume` continues.
+ *
+ * `--feeds`: the home feeds too, once the projections are rebuilt. A feed is derived from the database, not from
+ * the topics (status updates are kept for days, not for ever), so its rebuild is the feed builder's own: every feed
+ * is dropped (`@bgc/cache/feed-operations`, a bar of feeds dropped), and each is rebuilt from the replica when its
+ * owner next reads it, answered from the database as `partial` meanwhile, never empty.
  */
 import cliProgress from 'cli-progress';
 import { Redis } from 'ioredis';
 import type { Kafka } from 'kafkajs';
+import { feedKeyspace } from '@bgc/cache/feed-keys';
+import { countFeeds, dropAllFeeds } from '@bgc/cache/feed-operations';
 import { GenerationError } from '@bgc/cache/generation';
 import { connectCacheRedis } from '@bgc/cache/redis-client';
 import type { ProjectorConfig } from './config.ts';
@@ -20,6 +27,7 @@ export interface RebuildFlags {
   rate?: string;
   'grace-ms'?: string;
   chunk?: string;
+  feeds?: boolean;
 }
 
 const count = (flag: string, raw: string | undefined, fallback: number) => {
@@ -67,6 +75,33 @@ function terminalReporter(): RebuildReporter & { stop(): void } {
   };
 }
 
+/** Drops every home feed with a bar of feeds dropped (rate, ETA); returns how many. */
+async function dropFeedsWithProgress(store: Redis, cfg: ProjectorConfig): Promise<number> {
+  const keys = feedKeyspace(cfg.FEED_KEY_PREFIX);
+  const total = await countFeeds(store, keys);
+  const started = Date.now();
+  const bar = new cliProgress.SingleBar(
+    {
+      stream: process.stderr,
+      format: 'feeds {bar} {percentage}% | {value}/{total} dropped | {rate} feeds/s | ETA {eta_formatted}',
+      fps: 4,
+      noTTYOutput: true,
+      notTTYSchedule: 2000,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+  bar.start(total, 0, { rate: 0 });
+  try {
+    // a feed made meanwhile may be dropped too (more than counted): the bar's total follows
+    return await dropAllFeeds(store, keys, (dropped) => {
+      if (dropped > bar.getTotal()) bar.setTotal(dropped);
+      bar.update(dropped, { rate: Math.round(dropped / Math.max(0.001, (Date.now() - started) / 1000)) });
+    });
+  } finally {
+    bar.stop();
+  }
+}
+
 export async function rebuildCommand(config: ProjectorConfig, kafka: Kafka, flags: RebuildFlags): Promise<void> {
   const chosen = (['dry-run', 'resume', 'abort'] as const).filter((f) => flags[f]);
   if (chosen.length > 1) {
@@ -76,6 +111,9 @@ export async function rebuildCommand(config: ProjectorConfig, kafka: Kafka, flag
     );
   }
   const mode: RebuildMode = chosen[0] === 'dry-run' ? 'dry-run' : (chosen[0] ?? 'start');
+  if (flags.feeds && mode === 'abort') {
+    throw new OperationRefused('USAGE', '--feeds goes with a rebuild (or --resume, --dry-run), not with --abort');
+  }
   const options = {
     rate: count('rate', flags.rate, 0),
     graceMs: count('grace-ms', flags['grace-ms'], 5000),
@@ -125,6 +163,12 @@ export async function rebuildCommand(config: ProjectorConfig, kafka: Kafka, flag
       );
     } else {
       out(`generation "${r.live}" is live; ${r.deletedKeys} keys of retired generations deleted`);
+    }
+    if (flags.feeds) {
+      const feedsAfter = '; each is rebuilt from the replica by the feed builder when its owner next reads it';
+      if (mode === 'dry-run')
+        out(`would drop ${await countFeeds(store, feedKeyspace(config.FEED_KEY_PREFIX))} home feeds${feedsAfter}`);
+      else out(`${await dropFeedsWithProgress(store, config)} home feeds dropped${feedsAfter}`);
     }
     if (c.unprojectable + c.refused > 0) {
       out(

@@ -25,6 +25,7 @@ export function runRebuild(ctx: TestContext, group: string, args: string[]): Reb
       BGC_REDIS_STORE_URL: ctx.urls.redisStoreUrl,
       BGC_PROJECTOR_TOPIC_PREFIX: cdcNames(ctx).prefix,
       BGC_PROJECTOR_KEY_PREFIX: ctx.redisPrefix,
+      BGC_FEED_KEY_PREFIX: ctx.redisPrefix,
       BGC_PROJECTOR_GROUP: group,
       BGC_PROJECTOR_SESSION_TIMEOUT_MS: '6000',
     },

@@ -3,6 +3,10 @@ import type { Redis } from 'ioredis';
 import { describe, expect, test } from 'vitest';
 import type { Generations } from '@bgc/cache/generation';
 import { countGenerationKeys, generationPrefix, readGenerations, watchGenerations } from '@bgc/cache/generation';
+import { feedKeyspace } from '@bgc/cache/feed-keys';
+import { countFeeds } from '@bgc/cache/feed-operations';
+import { buildSequence } from '@bgc/cache/feed-score';
+import { buildFeed, registerFeedScripts } from '@bgc/cache/feed-scripts';
 import { keyspace } from '@bgc/cache/keys';
 import { PROJECTED_TABLES } from '@bgc/cache/projections';
 import { openTestContext } from '@bgc/testkit/context';
@@ -191,19 +195,36 @@ describe('cache-projector: rebuilding the projections into a new generation', ()
     const base = ctx.redisPrefix;
     const admin = ctx.kafka().admin();
     await admin.connect();
-    const { step } = await workload(client(server.url), 6);
+    const { people, step } = await workload(client(server.url), 6);
     for (let i = 0; i < 120; i++) await step();
     await eventually('the projector to catch up', async () =>
       (await groupPosition(admin, group, topicsOf(ctx))).atEnd ? true : undefined,
     );
 
+    // home feeds of two users in the store (as the feed builder builds them), for `--feeds`
+    const feeds = feedKeyspace(base);
+    const feedStore = registerFeedScripts(store);
+    for (const user of [people[0], people[1]]) {
+      await buildFeed(feedStore, feeds, user?.id ?? '', {
+        sequence: buildSequence(1n),
+        cap: 10,
+        expireAtMs: Date.now() + 600_000,
+        entries: [],
+        pulls: [],
+      });
+    }
+    expect(await countFeeds(store, feeds)).toBe(2);
+
     // a dry run: counts, says what it would do, writes nothing
     const keysBefore = await countGenerationKeys(redis, base, '');
-    const dry = await runRebuild(ctx, group, ['--dry-run']).done;
+    const dry = await runRebuild(ctx, group, ['--dry-run', '--feeds']).done;
     expect(dry.code, dry.stderr).toBe(0);
     const would = /would build generation g1 from (\d+) events .* and delete (\d+) keys/.exec(dry.stdout);
     expect(Number(would?.[1])).toBeGreaterThan(100);
     expect(Number(would?.[2])).toBe(keysBefore);
+    expect(dry.stdout).toMatch(/would drop 2 home feeds; each is rebuilt from the replica/);
+    expect(await countFeeds(store, feeds)).toBe(2);
+    expect((await runRebuild(ctx, group, ['--abort', '--feeds']).done).stderr).toMatch(/USAGE: --feeds goes with/);
     expect(await readGenerations(store, base)).toMatchObject({ live: '', retiring: [], seq: 0 });
     expect(await countGenerationKeys(redis, base, 'g1')).toBe(0);
     expect(await countGenerationKeys(redis, base, '')).toBe(keysBefore);
@@ -239,8 +260,12 @@ describe('cache-projector: rebuilding the projections into a new generation', ()
     expect(second.stderr).toMatch(/BUILD_IN_PROGRESS: .*g1.*--resume/);
     for (let i = 0; i < 10; i++) await step(); // while the build waits: the projector writes g1 too
 
-    const resumed = await runRebuild(ctx, group, ['--resume', '--grace-ms', '500']).done;
+    const resumed = await runRebuild(ctx, group, ['--resume', '--grace-ms', '500', '--feeds']).done;
     expect(resumed.code, resumed.stderr).toBe(0);
+    // the feeds went after the switch (the builder rebuilds each when read)
+    expect(resumed.stdout).toMatch(/2 home feeds dropped/);
+    expect(resumed.stderr).toMatch(/feeds .*2\/2 dropped/);
+    expect(await countFeeds(store, feeds)).toBe(0);
     expect(resumed.stderr).toMatch(/resuming generation g1 at [1-9]\d* of \d+ offsets/);
     expect(resumed.stdout).toMatch(/generation g1 is live \(was ""\): replayed .* \(resumed at [1-9]/);
     await eventually('the projector to catch up', async () =>

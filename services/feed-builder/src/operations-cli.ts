@@ -1,5 +1,6 @@
 /**
- * Operators' commands for the feeds (`operations.ts`):
+ * Operators' commands for the feeds (`@bgc/cache/feed-operations`; `rebuild --all` is also the cache projector's
+ * `rebuild --feeds`):
  *
  *   node services/feed-builder/src/operations-cli.ts status --user <id>    (built, entries, expiry, pulled authors)
  *   node services/feed-builder/src/operations-cli.ts rebuild --user <id>   (dropped, then rebuilt by the builder now)
@@ -12,7 +13,8 @@ import { Redis } from 'ioredis';
 import { feedKeyspace } from '@bgc/cache/feed-keys';
 import { loadEnvOrExit } from '@bgc/config/env';
 import { feedBuilderEnv } from './config.ts';
-import { checkUserId, dropAllFeeds, dropFeed, FeedOperationRefused, feedStatus, requestRebuild } from './operations.ts';
+import { dropAllFeeds, dropFeed, feedStatus, requestRebuild } from '@bgc/cache/feed-operations';
+import { checkUserId, FeedOperationRefused } from './operations.ts';
 
 const { values: args, positionals } = parseArgs({
   allowPositionals: true,

@@ -7,7 +7,7 @@ import { feedKeyspace } from '@bgc/cache/feed-keys';
 import { buildSequence } from '@bgc/cache/feed-score';
 import { buildFeed, registerFeedScripts } from '@bgc/cache/feed-scripts';
 import { openTestContext } from '@bgc/testkit/context';
-import { dropAllFeeds, dropFeed, feedStatus } from '../src/operations.ts';
+import { countFeeds, dropAllFeeds, dropFeed, feedStatus } from '@bgc/cache/feed-operations';
 
 const cli = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../src/operations-cli.ts');
 const run = promisify(execFile);
@@ -49,7 +49,11 @@ describe('feed operations (real Redis)', () => {
     const refused = await run(process.execPath, [cli, 'rebuild'], { env }).catch((err: { code: number }) => err);
     expect(refused).toMatchObject({ code: 2 });
 
-    expect(await dropAllFeeds(store, keys)).toBe(2);
+    expect(await countFeeds(store, keys)).toBe(2);
+    const progress: number[] = [];
+    expect(await dropAllFeeds(store, keys, (n) => progress.push(n))).toBe(2);
+    expect(progress.at(-1)).toBe(2);
+    expect(await countFeeds(store, keys)).toBe(0);
     expect(await store.exists(keys.feed(id(2)), keys.guards(id(3)), keys.pulls(id(3)))).toBe(0);
     expect(await store.zcard(keys.authorPosts(id(8)))).toBe(1);
   });
