@@ -15,9 +15,11 @@
 import { z } from 'zod';
 import { feedKeyspace, STATUS_BODY, statusBodyKey } from '@bgc/cache/feed-keys';
 import type { FeedKeyspace } from '@bgc/cache/feed-keys';
+import type { FeedPageRead } from '@bgc/cache/feed-page';
+import { readFeedPage } from '@bgc/cache/feed-page';
 import { microsToTime, newerFirst, parseFeedMember, timeToMicros } from '@bgc/cache/feed-score';
 import { hashesAcrossTags } from '@bgc/cache/redis-client';
-import { presentMembers, writeBatch } from '@bgc/cache/scripts';
+import { writeBatch } from '@bgc/cache/scripts';
 import { rowVersion } from '@bgc/cache/versions';
 import { decodeCursor, encodeCursor } from '@bgc/queries/cursor';
 import { statusesByKeys } from '@bgc/queries/feeds';
@@ -76,45 +78,45 @@ async function fromDatabase(read: ReadContext, cursor: string | null, limit: num
   return { items, hasNext: page.hasNext, next: page.next };
 }
 
-/** Entries at or below `upper` (µs), a few hundred at most: the feed's, then each pulled author's visible ones. */
-async function entriesBelow(services: Services, keys: FeedKeyspace, viewer: string, upper: string, want: number) {
-  const store = services.store;
-  const [feed, pulls, trimmed] = await Promise.all([
-    store.zrange(keys.feed(viewer), upper, '-inf', 'BYSCORE', 'REV', 'LIMIT', 0, want, 'WITHSCORES'),
-    store.hgetall(keys.pulls(viewer)),
-    store.hexists(keys.guards(viewer), '@trimmed'),
-  ]);
+/**
+ * The pulled authors' visible posts at or below `upper` (µs), merged into the page: each author's list, then their
+ * bodies, as two pipelines (one write each) however many authors.
+ */
+async function pulledEntries(services: Services, keys: FeedKeyspace, pulls: Map<string, string>, upper: string) {
   const entries: Entry[] = [];
-  for (let i = 0; i < feed.length; i += 2) {
-    const { statusId, authorId } = parseFeedMember(feed[i] ?? '');
-    entries.push({ micros: Number(feed[i + 1]), id: statusId, authorId });
+  if (pulls.size === 0) return entries;
+  const authors = [...pulls];
+  const lists = services.store.pipeline();
+  for (const [authorId] of authors) {
+    lists.zrange(keys.authorPosts(authorId), upper, '-inf', 'BYSCORE', 'REV', 'LIMIT', 0, PULLED_POSTS, 'WITHSCORES');
   }
-  // the feed ran out below the page, and it once held older entries (trimmed at its cap): the database has them
-  const truncated = feed.length / 2 < want && trimmed === 1;
-  for (const [authorId, how] of presentMembers(pulls)) {
-    const posts = await store.zrange(
-      keys.authorPosts(authorId),
-      upper,
-      '-inf',
-      'BYSCORE',
-      'REV',
-      'LIMIT',
-      0,
-      PULLED_POSTS,
-      'WITHSCORES',
-    );
-    const ids = posts.filter((_, i) => i % 2 === 0);
-    if (ids.length === 0) continue;
-    const bodies = await store.hmget(keys.authorPostBodies(authorId), ...ids);
-    ids.forEach((id, i) => {
-      const stored = bodies[i];
-      if (!stored || stored === '~') return; // deleted
-      const body = parseBody(stored.slice(stored.indexOf('|') + 1));
-      if (!body || (body.visibility !== 'PUBLIC' && how !== 'f')) return;
-      entries.push({ micros: Number(posts[2 * i + 1]), id, authorId, body });
-    });
-  }
-  return { entries, truncated };
+  const posts = ((await lists.exec()) ?? []).map(([err, value]) => {
+    if (err) throw err;
+    return value as string[];
+  });
+  const bodies = services.store.pipeline();
+  posts.forEach((p, a) => {
+    const ids = p.filter((_, i) => i % 2 === 0);
+    if (ids.length > 0) bodies.hmget(keys.authorPostBodies(authors[a]?.[0] ?? ''), ...ids);
+  });
+  const stored = ((await bodies.exec()) ?? []).map(([err, value]) => {
+    if (err) throw err;
+    return value as (string | null)[];
+  });
+  let b = 0;
+  posts.forEach((p, a) => {
+    if (p.length === 0) return;
+    const [authorId, how] = authors[a] ?? ['', ''];
+    const held = stored[b++] ?? [];
+    for (let i = 0; i < p.length; i += 2) {
+      const body = held[i / 2];
+      if (!body || body === '~') continue; // deleted
+      const parsed = parseBody(body.slice(body.indexOf('|') + 1));
+      if (!parsed || (parsed.visibility !== 'PUBLIC' && how !== 'f')) continue;
+      entries.push({ micros: Number(p[i + 1]), id: p[i] ?? '', authorId, body: parsed });
+    }
+  });
+  return entries;
 }
 
 /** Bodies of the entries that have none yet: the cache, else the replica (written back, version-guarded). */
@@ -161,19 +163,19 @@ async function fromRedis(
   prefix: string,
   cursor: { t: string; id: string } | null,
   limit: number,
+  stored: Extract<FeedPageRead, { built: true }>,
 ) {
   const keys = feedKeyspace(prefix);
   const upperMicros = cursor ? timeToMicros(cursor.t) : Number.POSITIVE_INFINITY;
-  // entries with the cursor's own time come back too (ties are broken by id below): fetch enough to cover them
-  const ties = cursor ? await services.store.zcount(keys.feed(read.viewerId), upperMicros, upperMicros) : 0;
-  const want = limit + 1 + ties;
-  const { entries, truncated } = await entriesBelow(
-    services,
-    keys,
-    read.viewerId,
-    cursor ? String(upperMicros) : '+inf',
-    want,
-  );
+  const entries: Entry[] = stored.entries.map(({ member, micros }) => {
+    const { statusId, authorId } = parseFeedMember(member);
+    return { micros, id: statusId, authorId };
+  });
+  // the feed ran out below the page, and it once held older entries (trimmed at its cap): the database has them
+  const truncated = entries.length < stored.want && stored.trimmed;
+  for (const e of await pulledEntries(services, keys, stored.pulls, cursor ? String(upperMicros) : '+inf')) {
+    entries.push(e);
+  }
   const seen = new Set<string>();
   const merged = entries
     .filter((e) => !cursor || e.micros < upperMicros || (e.micros === upperMicros && e.id < cursor.id))
@@ -214,14 +216,24 @@ async function fromRedis(
   return { items, hasNext, next: hasNext && last ? encodeCursor({ t: microsToTime(last.micros), id: last.id }) : null };
 }
 
-/** The reader's feed state: built, being built, or not kept (inactive); takes the lease and asks when absent. */
-async function feedState(services: Services, keys: FeedKeyspace, viewer: string) {
-  const [built, inactive] = await Promise.all([
-    services.store.hexists(keys.guards(viewer), '@built'),
-    services.store.exists(keys.inactive(viewer)),
-  ]);
-  if (built === 1) return 'built';
-  if (inactive === 1) return 'inactive';
+/**
+ * The reader's feed from the store (`readFeedPage`, one round trip): the page's entries when it is built; otherwise
+ * not kept (inactive), or being built: the first reader to find it absent takes the lease and asks for it.
+ */
+async function storedFeed(
+  services: Services,
+  keys: FeedKeyspace,
+  viewer: string,
+  cursor: { t: string; id: string } | null,
+  limit: number,
+): Promise<FeedPageRead | 'building'> {
+  const upper = cursor ? timeToMicros(cursor.t) : undefined;
+  const stored = await readFeedPage(services.store, keys, viewer, {
+    upper: upper === undefined ? '+inf' : String(upper),
+    want: limit + 1,
+    ...(upper === undefined ? {} : { tie: upper }),
+  });
+  if (stored.built || stored.inactive) return stored;
   const leased = await services.store.set(keys.building(viewer), String(Date.now()), 'PX', REBUILD_LEASE_MS, 'NX');
   if (leased === 'OK') await services.store.lpush(keys.rebuildRequests(), viewer);
   return 'building';
@@ -248,11 +260,13 @@ export const feedRoutes: AnyRoute[] = [
         if (services.store.status === 'ready') throw err;
         return undefined;
       };
-      const state = read.fresh
+      const stored = read.fresh
         ? 'fresh'
-        : ((await feedState(services, keys, read.viewerId).catch(unlessStoreDown)) ?? 'unavailable');
-      if (state === 'built') {
-        const page = await fromRedis(services, read, prefix, cursor, query.limit).catch(unlessStoreDown);
+        : ((await storedFeed(services, keys, read.viewerId, cursor, query.limit).catch(unlessStoreDown)) ??
+          'unavailable');
+      const state = typeof stored === 'string' ? stored : stored.built ? 'built' : 'inactive';
+      if (typeof stored !== 'string' && stored.built) {
+        const page = await fromRedis(services, read, prefix, cursor, query.limit, stored).catch(unlessStoreDown);
         services.lookup('feed', page ? 'hit' : 'miss');
         read.cache = page ? 'hit' : 'miss';
         if (page) return { body: { ...page, partial: false, source: 'redis' } satisfies FeedBody };
