@@ -168,12 +168,10 @@ async function pgbenchCeiling(pair: [string, string], seconds: number): Promise<
   const script = path.join(os.tmpdir(), 'bgc-send-message.sql');
   fs.writeFileSync(
     script,
-    // the statement the API sends for a send without Idempotency-Key (services/write-api/src/routes/chat.ts); the
-    // API reads its Commit-LSN in the same message, once per batch of sends, so it is left out here
-    `INSERT INTO messages (room_id, sender_id, type, content)
-SELECT '${room}', '${member.rows[0]?.user_id}', 'TEXT', 'pgbench'
-  FROM (SELECT pg_logical_emit_message(true, 'otel.traceparent', '00-00000000000000000000000000000001-0000000000000001-01')) AS trace
- WHERE EXISTS (SELECT 1 FROM room_members WHERE room_id = '${room}' AND user_id = '${member.rows[0]?.user_id}');
+    // the statement the API sends for a send without Idempotency-Key (services/write-api/src/routes/chat.ts), for
+    // one send; the API reads its Commit-LSN in the same message, once per batch of sends, so it is left out here
+    `SELECT id FROM send_room_messages('{00-00000000000000000000000000000001-0000000000000001-01}'::text[],
+  '{${room}}'::uuid[], '{${member.rows[0]?.user_id}}'::uuid[], '{TEXT}'::message_type[], '{pgbench}'::text[]);
 `,
   );
   const writer = new URL(loadEnv({ DB_WRITER_URL: databaseEnv.DB_WRITER_URL }).DB_WRITER_URL);

@@ -94,7 +94,7 @@ describe('write-api: the trace goes into the WAL; the commit position comes back
       expect(names).toContain('write-api:POST /v1/rooms/:roomId/messages');
       // the send's statement, parameterized: the trace never holds what was sent
       const sendSpan = names.find((n) => n.startsWith('write-api:pg.query:INSERT'));
-      expect(sendSpan).toContain('INSERT INTO messages');
+      expect(sendSpan).toContain('FROM send_room_messages($1::text[], $2::uuid[]');
       expect(sendSpan).not.toContain("'traced'");
       expect(sendSpan).not.toContain('"traced"');
 

@@ -96,23 +96,15 @@ export const chatRoutes: AnyRoute[] = [
     params: roomParams,
     body: z.strictObject({ content, type: z.enum(['TEXT', 'IMAGE']).default('TEXT') }),
     responses: { 201: 'sent', 403: 'NOT_A_MEMBER', 404: 'no such room' },
-    // the hottest write, batched (`statement-batcher.ts`): concurrent sends become one autocommitted statement.
-    // Members are filtered first (in request order, `OFFSET 0` keeps the subquery a fence), then for each row
-    // that passed the lateral subquery emits its trace message just before the row is inserted, so a refused
-    // send emits nothing and each row follows its own request's traceparent in the WAL.
+    // the hottest write, batched (`statement-batcher.ts`): concurrent sends become one autocommitted statement,
+    // a call of `send_room_messages` (migration `…_send_room_messages_function.sql`, whose plan Postgres keeps):
+    // members are filtered first, in request order, then each row that passed is inserted right after its own
+    // request's trace message, so a refused send emits nothing and each row follows its own traceparent in the WAL.
     batched: {
       statement: {
         text: `
-          INSERT INTO messages (room_id, sender_id, type, content)
-          SELECT ok.room_id, ok.sender_id, ok.type, ok.content
-            FROM (SELECT s.traceparent, s.room_id, s.sender_id, s.type, s.content
-                    FROM unnest($1::text[], $2::uuid[], $3::uuid[], $4::message_type[], $5::text[]) WITH ORDINALITY
-                         AS s (traceparent, room_id, sender_id, type, content, ord)
-                   WHERE EXISTS (SELECT 1 FROM room_members m WHERE m.room_id = s.room_id AND m.user_id = s.sender_id)
-                   ORDER BY s.ord
-                  OFFSET 0) AS ok
-           CROSS JOIN LATERAL (SELECT pg_logical_emit_message(true, 'otel.traceparent', ok.traceparent)) AS trace
-          RETURNING id, created_at, room_id, conversation_id, sender_id, type, content, edited_at, version`,
+          SELECT id, created_at, room_id, conversation_id, sender_id, type, content, edited_at, version
+            FROM send_room_messages($1::text[], $2::uuid[], $3::uuid[], $4::message_type[], $5::text[])`,
         assign: (rows, requests) => assignByValues(rows as MessageRow[], requests),
       },
       // uuids as Postgres prints them, so `assignByValues` matches the rows RETURNING gives back
