@@ -8,8 +8,9 @@ export interface FeedKeyspace {
   /** sorted set: member `<statusId>:<authorId>`, score the creation time in microseconds (`feed-score.ts`) */
   feed(userId: string): string;
   /**
-   * hash: statusId → `<sequence, 30 digits>+` (in the feed) or `…-` (removed), `@built` → the sequence the feed was
-   * built at (the feed exists, complete, only while `@built` does), `@trimmed` once entries left it at its cap
+   * hash: statusId → `<sequence, 30 digits>+` (in the feed) or `…-` (removed; a status added to a built feed has no
+   * field of its own, see `feed-lua.ts`), `@built` → the sequence the feed was built at (the feed exists, complete,
+   * only while `@built` does), `@trimmed` once entries left it at its cap
    */
   guards(userId: string): string;
   /** the lease of a rebuild in progress (SET NX PX): the read API answers `partial` while it stands */

@@ -1,13 +1,27 @@
 /**
- * The Lua of the feed writes (`feed-scripts.ts` says what each does). Every script takes the same four keys of one
- * user, all under the hash tag `{u:<id>}`: KEYS[1] the feed, KEYS[2] its guards, KEYS[3] its rebuild lease,
- * KEYS[4] its pulled authors.
+ * The Lua of the feed writes (`feed-scripts.ts` says what each does). Every script but `feedAdd` takes the same four
+ * keys of one user, all under the hash tag `{u:<id>}`: KEYS[1] the feed, KEYS[2] its guards, KEYS[3] its rebuild
+ * lease, KEYS[4] its pulled authors. `feedAdd` adds one entry to the feeds of many users and builds their keys itself.
  *
  * The guard of a status in a feed is the CDC sequence (30 fixed-width digits, compared as strings: Redis's Lua
  * numbers are doubles) of the last event that decided it, with `+` (in the feed) or `-` (removed). A status without
  * a guard of its own is guarded by `@built`, the sequence the feed was built at: a rebuild reflects every event up
  * to it. A write whose sequence is not newer than the guard changes nothing, so duplicates, replays and a rebuild
  * racing the live fan-out all converge on the state of the newest event.
+ *
+ * An add to a built feed writes no guard for a status that has none (the common case, a new post: a hash field per
+ * entry, half a feed's memory, and a call saved). Such an entry is guarded by `@built` only, so a removal older than
+ * the add but newer than `@built` would still apply; none arrives after the add:
+ *  - a replayed removal (a restart, a stale consumer's late write) was applied once before, in partition order
+ *    before the add: it left a `-` guard (the add then found a guard and wrote its own `+` over it), or was refused
+ *    by a guard at least as new (still there), or found the feed not kept (then `@built` is newer: a build reads the
+ *    replica's position after taking its lease, past that event);
+ *  - a first decision arriving late from another topic (a relationship's `feedReplaceAuthor`) is read from the
+ *    replica after the add was acknowledged (chunks and builds take turns, `service.ts`): it removes only what a
+ *    state at least as new as the add's has gone, which the newer event behind that state removes anyway.
+ * A feed being built (no `@built` yet) gets every guard: its build compares the snapshot with them. So a `-` guard
+ * never stands for a status in the feed, and the one case lost is the one `pruneRemovals` already gives up: a
+ * removal whose mark was pruned, then the status re-added, then the removal replayed.
  *
  * A feed is kept only while it is built (`@built` present) or being built (the lease stands); otherwise a write is
  * skipped and the feed is rebuilt from the database when its owner reads it, so fan-out never leaves a fragment
@@ -31,16 +45,19 @@ local function newer(id, seq)
   return (not g) or g < seq
 end
 
--- the oldest entries beyond the cap leave, and their guards with them
+-- the \`over\` oldest entries leave, and their guards with them
+local function dropOldest(over, trimmed)
+  local popped = redis.call('ZPOPMIN', feed, over)
+  local ids = {}
+  for i = 1, #popped, 2 do ids[#ids + 1] = string.sub(popped[i], 1, 36) end
+  for i = 1, #ids, 1000 do redis.call('HDEL', guards, unpack(ids, i, math.min(i + 999, #ids))) end
+  -- the feed no longer holds everything older than its oldest entry: a reader paging past it reads the database
+  if not trimmed then redis.call('HSET', guards, '@trimmed', '1') end
+end
+
 local function trim(cap)
   local over = redis.call('ZCARD', feed) - cap
-  if over > 0 then
-    local old = redis.call('ZRANGE', feed, 0, over - 1)
-    redis.call('ZREMRANGEBYRANK', feed, 0, over - 1)
-    for _, m in ipairs(old) do redis.call('HDEL', guards, string.sub(m, 1, 36)) end
-    -- the feed no longer holds everything older than its oldest entry: a reader paging past it reads the database
-    redis.call('HSET', guards, '@trimmed', '1')
-  end
+  if over > 0 then dropOldest(over, false) end
 end
 
 -- removal marks are kept for as many statuses as the feed holds: beyond twice the cap, the older half goes (a
@@ -83,14 +100,52 @@ local function setPull(author, seq, value)
 end
 `;
 
-/** ARGV: statusId, member, score, sequence, cap. Answers 1 when the entry is new to the feed. */
+/**
+ * ARGV: statusId, member, score, sequence, cap, the shape of a user's keys (the feed's key before and after the user
+ * id, then what the guards', the lease's and the pulled authors' keys add to it), then the user ids: one entry into
+ * each of their feeds. Answers how many feeds it was new to. The keys are many users' (many hash tags, undeclared):
+ * allowed because the store is a single Redis server (`REDIS_STORE_URL`, never a cluster), where a script may touch
+ * any key; on a Redis Cluster this script could only be sent one user at a time.
+ * One HMGET answers the guard and whether the feed is kept; a built feed's TTL, set by its build, holds unless this
+ * add created its key (an empty built feed), which then takes the guards' deadline; the lease's settling is needed
+ * only while the feed is being built.
+ */
 const ADD = `
 local id, member, score, seq, cap = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
-if not kept() or not newer(id, seq) then return 0 end
-local added = redis.call('ZADD', feed, score, member)
-redis.call('HSET', guards, id, seq .. '+')
-trim(cap)
-settle()
+local before, after, gs, bs, ps = ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
+
+local function addOne()
+  local g = redis.call('HMGET', guards, id, '@built', '@trimmed')
+  local own, built = g[1], g[2]
+  if not built then
+    building, pulls = feed .. bs, feed .. ps
+    if redis.call('EXISTS', building) == 0 then return 0 end
+  end
+  local guard = built
+  if own then guard = string.sub(own, 1, 30) end
+  if guard and guard >= seq then return 0 end
+  local added = redis.call('ZADD', feed, score, member)
+  -- the guard is written where one stood (a re-add after a removal) or the feed is being built: see the top
+  if own or not built then redis.call('HSET', guards, id, seq .. '+') end
+  -- only a new entry makes the feed longer, or creates its key
+  if added == 1 then
+    local n = redis.call('ZCARD', feed)
+    if n > cap then dropOldest(n - cap, g[3]) end
+    if built and n == 1 then
+      local t = redis.call('PTTL', guards)
+      if t > 0 then redis.call('PEXPIRE', feed, t) end
+    end
+  end
+  if not built then settle() end
+  return added
+end
+
+local added = 0
+for i = 11, #ARGV do
+  feed = before .. ARGV[i] .. after
+  guards = feed .. gs
+  added = added + addOne()
+end
 return added`;
 
 /** ARGV: statusId, member, sequence, cap. */
@@ -196,3 +251,13 @@ export const FEED_LUA = {
 } as const;
 
 export type FeedShape = keyof typeof FEED_LUA;
+
+/** Keys each script declares: four of one user, none for `feedAdd` (it builds many users' keys from ARGV). */
+export const FEED_KEY_COUNT: Record<FeedShape, number> = {
+  feedAdd: 0,
+  feedRemove: 4,
+  feedReplaceAuthor: 4,
+  feedBuild: 4,
+  feedPull: 4,
+  feedExpireAt: 4,
+};

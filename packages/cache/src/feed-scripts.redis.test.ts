@@ -4,7 +4,7 @@ import { openTestContext } from '@bgc/testkit/context';
 import { feedKeyspace } from './feed-keys.ts';
 import { buildSequence, timeToMicros } from './feed-score.ts';
 import type { FeedEntry, FeedRedis } from './feed-scripts.ts';
-import { buildFeed, FeedWrites, registerFeedScripts } from './feed-scripts.ts';
+import { ADD_BATCH, buildFeed, FeedWrites, registerFeedScripts } from './feed-scripts.ts';
 import { sequenceVersion } from './versions.ts';
 
 const seq = (commit: number, index = 1) => sequenceVersion(`["${commit}","${index}"]`);
@@ -44,6 +44,17 @@ async function state(store: FeedRedis, keys: ReturnType<typeof feedKeyspace>, us
     guards: await store.hgetall(keys.guards(user)),
     pulls: await store.hgetall(keys.pulls(user)),
   };
+}
+
+/** The state and the deadlines (to the second) of each user's feed keys. */
+async function states(store: FeedRedis, keys: ReturnType<typeof feedKeyspace>, users: string[]) {
+  const deadline = async (key: string) => Math.round((await store.pexpiretime(key)) / 1000);
+  return Promise.all(
+    users.map(async (u) => ({
+      ...(await state(store, keys, u)),
+      ttl: [await deadline(keys.feed(u)), await deadline(keys.guards(u)), await deadline(keys.pulls(u))],
+    })),
+  );
 }
 
 describe('feed scripts (real Redis)', () => {
@@ -191,5 +202,103 @@ describe('feed scripts (real Redis)', () => {
     gone.expireAt('u1', Date.now() - 1000);
     await gone.exec();
     expect(await store.exists(keys.feed('u1'), keys.guards('u1'))).toBe(0);
+  });
+
+  test('one call adds a post to many feeds, as one call per feed would, whatever state each feed is in', async () => {
+    const { ctx, store, keys } = await setUp('feed-add-batch');
+    await using _ = ctx;
+    const users = ['empty', 'holds', 'full', 'removed-newer', 'removed-older', 'building', 'absent'];
+    // the same users in two worlds (`a:` batched, `b:` one call each), prepared alike
+    const prepare = async (world: string) => {
+      const u = (name: string) => `${world}${name}`;
+      for (const name of users.slice(0, 5)) await built(store, keys, u(name));
+      const w = new FeedWrites(store, keys, 3);
+      for (const n of [1, 2, 3]) w.add(u('full'), entry(n), seq(10 + n));
+      w.add(u('holds'), entry(1), seq(11));
+      w.remove(u('removed-newer'), id(30), ANN, seq(60));
+      w.remove(u('removed-older'), id(30), ANN, seq(40));
+      await w.exec();
+      await store.set(keys.building(u('building')), 'token', 'PX', 30_000);
+      return users.map(u);
+    };
+    const [a, b] = [await prepare('a:'), await prepare('b:')];
+    const batch = new FeedWrites(store, keys, 3);
+    for (const u of a) batch.add(u, entry(30), seq(50));
+    expect(await batch.exec()).toEqual([5]); // all but the newer removal and the feed no one keeps
+    expect(batch.commands).toEqual([{ kind: 'add', feeds: users.length }]);
+    const singles: number[] = [];
+    for (const u of b) {
+      const w = new FeedWrites(store, keys, 3);
+      w.add(u, entry(30), seq(50));
+      singles.push(...(await w.exec()));
+    }
+    expect(singles).toEqual([1, 1, 1, 0, 1, 1, 0]);
+    expect(await states(store, keys, a)).toEqual(await states(store, keys, b));
+    const at = (name: string) => `a:${name}`;
+    // the add created the empty feed's key: it expires with the guards
+    expect(await store.pexpiretime(keys.feed(at('empty')))).toBe(await store.pexpiretime(keys.guards(at('empty'))));
+    expect(await ids(store, keys.feed(at('full')))).toEqual([id(30), id(3), id(2)]);
+    expect(await store.hget(keys.guards(at('full')), '@trimmed')).toBe('1');
+    expect(await ids(store, keys.feed(at('removed-newer')))).toEqual([]);
+    // a guard is written where one stood (the older removal) and while the feed is built, not on a plain add
+    expect(await store.hget(keys.guards(at('removed-older')), id(30))).toBe(`${seq(50)}+`);
+    expect(await store.hget(keys.guards(at('building')), id(30))).toBe(`${seq(50)}+`);
+    expect(await store.pttl(keys.guards(at('building')))).toBeLessThanOrEqual(90_000);
+    expect(await store.hexists(keys.guards(at('empty')), id(30))).toBe(0);
+    expect(await store.exists(keys.feed(at('absent')), keys.guards(at('absent')))).toBe(0);
+  });
+
+  test('a batch with duplicates, replayed, and replayed after newer removals, converges', async () => {
+    const { ctx, store, keys } = await setUp('feed-add-replay');
+    await using _ = ctx;
+    const users = Array.from({ length: 2 * ADD_BATCH + 10 }, (_, i) => `u${i}`);
+    for (const u of users) await built(store, keys, u);
+    const fanout = () => {
+      const w = new FeedWrites(store, keys, 5);
+      for (const u of [...users, 'u0', 'u1']) w.add(u, entry(7), seq(20));
+      return w;
+    };
+    const first = fanout();
+    expect(await first.exec()).toEqual([ADD_BATCH, ADD_BATCH, 10]);
+    expect(first.commands.map((c) => c.feeds)).toEqual([ADD_BATCH, ADD_BATCH, 12]);
+    const once = await states(store, keys, users);
+    expect(await fanout().exec()).toEqual([0, 0, 0]);
+    expect(await states(store, keys, users)).toEqual(once);
+    // deleted (u0), hidden from u1 then shown again, newer than the post: a replay of the post changes neither
+    const w = new FeedWrites(store, keys, 5);
+    w.remove('u0', id(7), ANN, seq(30));
+    w.remove('u1', id(7), ANN, seq(31));
+    w.add('u1', entry(7), seq(32));
+    expect(await w.exec()).toEqual([1, 1, 1]);
+    const after = await states(store, keys, ['u0', 'u1']);
+    expect(await fanout().exec()).toEqual([0, 0, 0]);
+    const late = new FeedWrites(store, keys, 5);
+    late.remove('u1', id(7), ANN, seq(31)); // the hiding edit replayed: the re-add wrote a guard over its mark
+    late.add('u0', entry(7), seq(29));
+    expect(await late.exec()).toEqual([0, 0]);
+    expect(await states(store, keys, ['u0', 'u1'])).toEqual(after);
+    expect(await ids(store, keys.feed('u1'))).toEqual([id(7)]);
+    expect(await ids(store, keys.feed('u0'))).toEqual([]);
+  });
+
+  test('writes queued between adds keep their order on each feed', async () => {
+    const { ctx, store, keys } = await setUp('feed-add-order');
+    await using _ = ctx;
+    for (const u of ['u1', 'u2']) await built(store, keys, u);
+    const w = new FeedWrites(store, keys, 5);
+    w.add('u1', entry(1), seq(10));
+    w.add('u2', entry(1), seq(10));
+    w.remove('u1', id(1), ANN, seq(11)); // closes the batch: it runs after the add above
+    w.add('u1', entry(1), seq(10)); // a duplicate after the removal: refused
+    w.add('u2', entry(1), seq(10));
+    expect(w.queued).toBe(5);
+    expect(await w.exec()).toEqual([2, 1, 0]);
+    expect(w.commands).toEqual([
+      { kind: 'add', feeds: 2 },
+      { kind: 'remove', feeds: 1 },
+      { kind: 'add', feeds: 2 },
+    ]);
+    expect(await ids(store, keys.feed('u1'))).toEqual([]);
+    expect(await ids(store, keys.feed('u2'))).toEqual([id(1)]);
   });
 });

@@ -42,8 +42,9 @@ import { Serial } from './serial.ts';
 const tracer = trace.getTracer('bgc-feed-builder');
 
 /**
- * Feed writes per pipeline at most: a post to an audience of thousands is that many script calls, sent (in order) in
- * pipelines of this size rather than held in memory all at once.
+ * Feed writes per pipeline at most: a post to an audience of thousands is that many feed writes (a script call per
+ * `ADD_BATCH` of them, `feed-scripts.ts`), sent (in order) in pipelines of this size rather than held in memory all
+ * at once.
  */
 const FLUSH_WRITES = 5000;
 
@@ -312,15 +313,23 @@ export class FeedBuilder implements Service {
     const [replies] = await Promise.all([writes.feeds.exec(), execAll(writes.posts), applyAll(writes.bodies)]);
     // counted per flush, not per write: a labelled counter's lookup is not free at thousands of writes a second
     const byLabel = new Map<string, number>();
-    for (const [i, kind] of writes.feeds.kinds.entries()) {
-      const label = `${kind} ${(replies[i] ?? 0) > 0}`;
-      byLabel.set(label, (byLabel.get(label) ?? 0) + 1);
+    const count = (label: string, n: number) => {
+      if (n > 0) byLabel.set(label, (byLabel.get(label) ?? 0) + n);
+    };
+    let changed = 0;
+    for (const [i, { kind, feeds }] of writes.feeds.commands.entries()) {
+      const reply = replies[i] ?? 0;
+      // an add's reply counts the feeds it changed; another write's is above 0 when its one feed changed
+      const n = kind === 'add' ? reply : reply > 0 ? 1 : 0;
+      count(`${kind} true`, n);
+      count(`${kind} false`, feeds - n);
+      changed += n;
     }
     for (const [label, n] of byLabel) {
-      const [kind = '', changed = ''] = label.split(' ');
-      this.#metrics.writes.inc({ kind, changed }, n);
+      const [kind = '', changedLabel = ''] = label.split(' ');
+      this.#metrics.writes.inc({ kind, changed: changedLabel }, n);
     }
-    return replies.filter((n) => n > 0).length;
+    return changed;
   }
 
   #parse(table: string, message: KafkaMessage): Parsed {
