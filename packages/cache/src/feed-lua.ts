@@ -132,8 +132,9 @@ local function addOne()
     local n = redis.call('ZCARD', feed)
     if n > cap then dropOldest(n - cap, g[3]) end
     if built and n == 1 then
-      local t = redis.call('PTTL', guards)
-      if t > 0 then redis.call('PEXPIRE', feed, t) end
+      -- the guards' deadline itself (not their remaining time, which a millisecond's tick would shift)
+      local at = redis.call('PEXPIRETIME', guards)
+      if at > 0 then redis.call('PEXPIREAT', feed, at) end
     end
   end
   if not built then settle() end
@@ -200,16 +201,21 @@ return changed`;
 const BUILD = `
 local seq, cap, expireAt, n = ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
 local last = 4 + 3 * n
+local builtBefore = redis.call('HGET', guards, '@built')
 for i = 5, last, 3 do
   local id = ARGV[i]
-  if newer(id, seq) then
+  local own = redis.call('HGET', guards, id)
+  local guard = builtBefore
+  if own then guard = string.sub(own, 1, 30) end
+  if (not guard) or guard < seq then
     redis.call('ZADD', feed, ARGV[i + 2], id .. ':' .. ARGV[i + 1])
-    redis.call('HSET', guards, id, seq .. '+')
+    -- as an add to a built feed (see the top): a status without a guard of its own is guarded by \`@built\`, which
+    -- becomes this build's sequence below; one that had a guard (a write while building) gets this build's
+    if own then redis.call('HSET', guards, id, seq .. '+') end
   end
 end
 for i = last + 1, #ARGV, 2 do setPull(ARGV[i], seq, ARGV[i + 1]) end
-local built = redis.call('HGET', guards, '@built')
-if (not built) or built < seq then redis.call('HSET', guards, '@built', seq) end
+if (not builtBefore) or builtBefore < seq then redis.call('HSET', guards, '@built', seq) end
 trim(cap)
 redis.call('PEXPIREAT', guards, expireAt)
 if redis.call('EXISTS', feed) == 1 then redis.call('PEXPIREAT', feed, expireAt) end

@@ -158,6 +158,10 @@ describe('feed scripts (real Redis)', () => {
     expect(await ids(store, keys.feed('u1'))).toEqual([id(5), id(3), id(1)]);
     expect(await store.exists(keys.building('u1'))).toBe(0);
     expect(await store.hget(keys.guards('u1'), '@built')).toBe(buildSequence(100n));
+    // a snapshot entry is guarded by `@built` alone, unless a write while building gave it a guard of its own
+    expect(await store.hget(keys.guards('u1'), id(3))).toBeNull();
+    expect(await store.hget(keys.guards('u1'), id(1))).toBe(`${buildSequence(100n)}+`);
+    expect(await store.hget(keys.guards('u1'), id(5))).toBe(`${seq(200)}+`);
     expect(Math.abs((await store.pexpiretime(keys.feed('u1'))) - expireAtMs)).toBeLessThan(2);
     expect(Math.abs((await store.pexpiretime(keys.pulls('u1'))) - expireAtMs)).toBeLessThan(2);
     // an event the build reflects (commit 80) changes nothing, even for a status the feed never had
@@ -174,6 +178,13 @@ describe('feed scripts (real Redis)', () => {
       pulls: [],
     });
     expect(await state(store, keys, 'u1')).toEqual(before);
+    // removals the build reflects are refused; a newer one applies to an entry without a guard of its own
+    const removals = new FeedWrites(store, keys, 10);
+    removals.remove('u1', id(3), ANN, seq(95));
+    removals.remove('u1', id(1), ANN, seq(99));
+    removals.remove('u1', id(3), ANN, seq(150));
+    expect(await removals.exec()).toEqual([0, 0, 1]);
+    expect(await ids(store, keys.feed('u1'))).toEqual([id(5), id(1)]);
   });
 
   test('removal marks stay bounded', async () => {
