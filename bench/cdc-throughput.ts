@@ -12,6 +12,7 @@
  * Needs the stack (./bgc stack up). Uses a database of its own (recreated) and its own slots and topics.
  */
 import { spawn } from 'node:child_process';
+import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -72,6 +73,24 @@ async function cleanUp() {
   await kadmin.disconnect();
 }
 
+/** A free TCP port on loopback (for the service's metrics, read at each phase's ends). */
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+const metricsPort = await freePort();
+
+/** Seconds the service's stream loop has waited so far, on the WAL and on Kafka (`cdc_stream_wait_seconds_total`). */
+async function streamWaits(): Promise<{ wal: number; kafka: number }> {
+  const text = await fetch(`http://127.0.0.1:${metricsPort}/metrics`).then((r) => r.text());
+  const read = (on: string) =>
+    Number(new RegExp(`cdc_stream_wait_seconds_total\\{on="${on}"[^}]*\\} (\\S+)`).exec(text)?.[1] ?? 0);
+  return { wal: read('wal'), kafka: read('kafka') };
+}
+
 function startCdc(cdcUrl: string) {
   const main = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../services/cdc/src/main.ts');
   const child = spawn(process.execPath, [main], {
@@ -80,7 +99,7 @@ function startCdc(cdcUrl: string) {
       BGC_DB_CDC_URL: cdcUrl,
       BGC_CDC_SLOT: SLOT,
       BGC_CDC_TOPIC_PREFIX: PREFIX,
-      BGC_CDC_METRICS_PORT: '0',
+      BGC_CDC_METRICS_PORT: String(metricsPort),
       BGC_LOG_LEVEL: 'warn',
     },
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -221,6 +240,8 @@ const liveInserts: number[] = [];
 const drains: number[] = [];
 const drainInserts: number[] = [];
 const startups: number[] = [];
+const drainWaitWal: number[] = [];
+const drainWaitKafka: number[] = [];
 for (let round = 0; round < rounds; round++) {
   const offset = base + 2 * rows * round;
   // 2a. live: the service streams while the rows are written (bounded by how fast Postgres takes the inserts)
@@ -243,8 +264,13 @@ for (let round = 0; round < rounds; round++) {
   await streaming(cdc);
   const drainStart = Date.now();
   const drainCpu0 = processCpuSeconds(cdc.child.pid);
-  drains.push(rows / ((await untilInKafka(offset + 2 * rows, drainStart, offset + rows)) / 1000));
+  const waits0 = await streamWaits();
+  const drainMs = await untilInKafka(offset + 2 * rows, drainStart, offset + rows);
+  drains.push(rows / (drainMs / 1000));
   drainCpu.push(((processCpuSeconds(cdc.child.pid) - drainCpu0) / rows) * 1e6);
+  const waits1 = await streamWaits();
+  drainWaitWal.push(((waits1.wal - waits0.wal) / (drainMs / 1000)) * 100);
+  drainWaitKafka.push(((waits1.kafka - waits0.kafka) / (drainMs / 1000)) * 100);
   startups.push((drainStart - b0) / 1000);
 }
 const endLsn = (await writer.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn')).rows[0]?.lsn ?? '';
@@ -295,6 +321,8 @@ twice per round, ${rounds} round(s), medians (min–max): live = rows / (first i
 streams; backlog = the same number of rows written with the service stopped, then rows / (its slot active again →
 last event in Kafka); ceiling = pg_recvlogical (pgoutput, proto 1, same publication) decoding all those WAL ranges to
 /dev/null; CDC CPU µs per event = the service process's user + system CPU over the phase (/proc/<pid>/stat) / rows;
+waiting on WAL / Kafka = the service's cdc_stream_wait_seconds_total over the drain (its loop found no WAL to read, or
+held back while batches queued for Kafka);
 latency = consumer arrival − commit time (source.ts_ms) for each event while ${writtenRate.toFixed(0)} rows/s were written; all on this machine, in one run.
 
 ${table(
@@ -305,6 +333,8 @@ ${table(
     ['live: the inserts meanwhile (rows/s)', spread(liveInserts)],
     ['backlog: CDC drain (changes/s)', spread(drains)],
     ['backlog: CDC CPU µs per event', spread(drainCpu, 1)],
+    ['backlog: CDC loop waiting on WAL (% of drain)', spread(drainWaitWal, 1)],
+    ['backlog: CDC loop waiting on Kafka (% of drain)', spread(drainWaitKafka, 1)],
     ['backlog: service start to streaming (s)', spread(startups, 1)],
     ['backlog: the inserts alone (rows/s)', spread(drainInserts)],
     ['pg_recvlogical ceiling, all ranges (changes/s)', ceiling.toFixed(0)],

@@ -52,6 +52,7 @@ const Long = require('kafkajs/src/utils/long') as { fromValue(v: number | string
 const produceV7 = require(`${kafkajs}/requests/produce/v7/request`) as (request: object) => {
   encode(): Promise<Bytes>;
 };
+const createRequest = require(`${kafkajs}/request`) as (args: object) => Promise<Bytes>;
 
 /** kafkajs's partition encoding before the patch (produce request v3, the part the new encoder replaces) */
 async function kafkajsPartition(args: PartitionArgs): Promise<Buffer> {
@@ -141,6 +142,23 @@ describe('one-pass RecordBatch encoder (kafkajs patch)', () => {
     expect(encodePartition(args)?.equals(await kafkajsPartition(args))).toBe(true);
   });
 
+  test('records sharing one headers object (as a span gives them), in runs and alternating; a batch after a refused one', async () => {
+    const dateNow = Date.now();
+    const shared = [0, 1, 2].map(() => ({ traceparent: `00-${crypto.randomBytes(16).toString('hex')}-01` }));
+    for (let i = 0; i < 50; i++) {
+      const messages = Array.from({ length: 1 + crypto.randomInt(300) }, (_, n) => ({
+        ...randomMessage(dateNow),
+        headers: i % 2 === 0 ? shared[Math.floor(n / 7) % 3] : n % 4 === 3 ? undefined : shared[n % 2],
+      }));
+      // refused midway: what it staged must not leak into the next batch
+      expect(
+        encodePartition(partitionArgs([...messages, { key: 'k', value: 42 as unknown as string }], dateNow)),
+      ).toBeNull();
+      const args = partitionArgs(messages, dateNow);
+      expect(encodePartition(args)?.equals(await kafkajsPartition(args))).toBe(true);
+    }
+  });
+
   test('leaves what kafkajs rejects or treats differently to kafkajs (returns null)', () => {
     const dateNow = Date.now();
     const odd: Message[] = [
@@ -150,6 +168,26 @@ describe('one-pass RecordBatch encoder (kafkajs patch)', () => {
       { key: 'k', value: 'v', timestamp: 'not a number' },
     ];
     for (const message of odd) expect(encodePartition(partitionArgs([message], dateNow))).toBeNull();
+  });
+
+  test("a request's framing (size, api key and version, correlation id, client id) is unchanged", async () => {
+    for (const clientId of ['bgc-cdc', 'ünï', '', null]) {
+      const payload = new Encoder().writeBuffer(crypto.randomBytes(crypto.randomInt(5000)));
+      const framed = await createRequest({
+        correlationId: 77,
+        clientId,
+        request: { apiKey: 0, apiVersion: 7, encode: () => Promise.resolve(payload) },
+      });
+      // kafkajs's own: the header and payload in one Encoder, then its size and it in another
+      const inner = new Encoder()
+        .writeInt16(0)
+        .writeInt16(7)
+        .writeInt32(77)
+        .writeString(clientId)
+        .writeBuffer(payload.buffer);
+      const theirs = new Encoder().writeInt32(inner.buffer.length).writeBuffer(inner.buffer).buffer;
+      expect(framed.buffer.equals(theirs)).toBe(true);
+    }
   });
 
   test('whole produce requests (v7, as the broker gets them) are unchanged', async () => {

@@ -83,6 +83,14 @@ export function createCdcMetrics(registry: Registry, slotPool: pg.Pool, slot: st
       help: 'Slots found invalidated or missing after they had streamed (their changes since then are lost)',
       registers,
     }),
+    // where the stream loop waits: for WAL (an empty channel) or for Kafka (a full batch queue); the rest of the
+    // time it works, so a loop below its CPU's pace shows which side holds it back
+    waits: new Counter({
+      name: 'cdc_stream_wait_seconds_total',
+      help: 'Time the stream loop waited, on the WAL (nothing to read) or on Kafka (backpressure)',
+      labelNames: ['on'] as const,
+      registers,
+    }),
     truncates: new Counter({
       name: 'cdc_truncates_skipped_total',
       help: 'TRUNCATEs seen and not published (compacted topics cannot carry a keyless event)',

@@ -32,6 +32,8 @@ export class OrderedPublisher<M> {
   #batch: Batch<M> = emptyBatch();
   /** resolves when every batch taken so far has been sent (or skipped after a failure) */
   #tail: Promise<void> = Promise.resolve();
+  /** per batch taken and not yet sent, oldest first: resolves when that batch is sent */
+  readonly #queued: Promise<void>[] = [];
   #unsent = 0;
   #inFlightBytes = 0;
   #failure: { error: unknown } | undefined;
@@ -72,9 +74,11 @@ export class OrderedPublisher<M> {
     this.#batch.bytes += message.value ? message.value.length : 0;
     this.#batch.records += 1;
     if (this.#batch.bytes >= this.#opts.batchBytes) {
-      const sent = this.#take();
-      // one batch in flight and one waiting is enough to keep Kafka busy; beyond that, stop reading the WAL
-      if (this.#unsent > 2) return sent;
+      void this.#take();
+      // one batch in flight and one waiting is enough to keep Kafka busy; beyond that, stop reading the WAL until
+      // the oldest is sent (not until all are: the wait then emptied the queue, and Kafka idled while the loop
+      // filled the next batch)
+      if (this.#unsent > 2) return this.#queued[0];
     }
     return undefined;
   }
@@ -106,6 +110,7 @@ export class OrderedPublisher<M> {
     this.#unsent += 1;
     this.#inFlightBytes += batch.bytes;
     this.#tail = this.#tail.then(() => this.#send(batch));
+    this.#queued.push(this.#tail);
     return this.#tail;
   }
 
@@ -135,6 +140,7 @@ export class OrderedPublisher<M> {
     } finally {
       this.#unsent -= 1;
       this.#inFlightBytes -= batch.bytes;
+      void this.#queued.shift(); // this batch's (sends run one at a time, in order)
     }
   }
 }

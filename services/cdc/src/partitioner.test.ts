@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import { Partitioners } from 'kafkajs';
 import type { PartitionerArgs } from 'kafkajs';
 import { describe, expect, test } from 'vitest';
-import { Murmur2Partitioner } from './partitioner.ts';
+import { murmur2, murmur2Ascii, Murmur2Partitioner } from './partitioner.ts';
 
 const metadata = (n: number): PartitionerArgs['partitionMetadata'] =>
   Array.from({ length: n }, (_, partitionId) => ({
@@ -39,5 +39,18 @@ describe('murmur2 partitioner', () => {
     );
     const p = ours({ topic: 't', partitionMetadata: metadata(3), message: { value: 'v' } });
     expect([0, 1, 2]).toContain(p);
+  });
+
+  test('hashes an ASCII string as its UTF-8 bytes, and leaves any other string to the bytes', () => {
+    for (let i = 0; i < 3000; i++) {
+      const ascii = crypto
+        .randomBytes(i % 70)
+        .toString('base64')
+        .slice(0, i % 70);
+      expect(murmur2Ascii(ascii)).toBe(murmur2(Buffer.from(ascii)));
+      const chars = [...ascii];
+      chars.splice(i % (chars.length + 1), 0, ['é', '\u0080', '✓', '🙂'][i % 4] ?? 'é');
+      expect(murmur2Ascii(chars.join(''))).toBeUndefined();
+    }
   });
 });
