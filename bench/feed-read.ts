@@ -359,10 +359,10 @@ ${table(
   ],
 )}
 
-A page costs on Redis: the store's HEXISTS @built and EXISTS inactive (the feed's state), then ZRANGE of the page,
-HGETALL of the pulled authors and HEXISTS @trimmed (five store commands over two round trips), then an HGETALL per
-body of the page in the cache (one round trip; each its own socket write unless the client autopipelines) and the
-authors' profiles (L1 or the cache).
+A page costs on Redis: one script call on the store (\`readFeedPage\`: HEXISTS @built, ZRANGE of the page, HEXISTS
+@trimmed, HGETALL of the pulled authors; EXISTS inactive instead when not built), the pulled authors' lists in two
+pipelines when there are any, then an HGETALL per body of the page in the cache (one pipeline on a single server) and
+the authors' profiles (L1 or the cache).
 `);
 } finally {
   await api[Symbol.asyncDispose]();
