@@ -21,6 +21,37 @@ export interface Check {
 
 const cfg = loadInfraConfig();
 
+/** How far the CDC has published: the newest confirmed position of the logical slots on the platform database. */
+async function cdcPosition(db: pg.Client): Promise<string> {
+  const r = await db.query<{ p: string | null }>(
+    `SELECT max(confirmed_flush_lsn)::text AS p FROM pg_replication_slots
+      WHERE slot_type = 'logical' AND database = current_database()`,
+  );
+  return r.rows[0]?.p ?? '';
+}
+
+/**
+ * `awaited`'s value, or undefined once `position` has not moved for `stallMs` (or after `maxMs` in all): waits as
+ * long as the work it depends on is visibly going on.
+ */
+async function untilStalled<T>(
+  awaited: Promise<T>,
+  position: () => Promise<string>,
+  opts: { stallMs: number; maxMs: number },
+): Promise<T | undefined> {
+  const started = Date.now();
+  let last = await position();
+  let moved = Date.now();
+  const tick = Symbol('tick');
+  for (;;) {
+    const next = await Promise.race([awaited, new Promise<typeof tick>((r) => setTimeout(r, 1000, tick))]);
+    if (next !== tick) return next;
+    const now = await position();
+    if (now !== last) [last, moved] = [now, Date.now()];
+    if (Date.now() - moved > opts.stallMs || Date.now() - started > opts.maxMs) return undefined;
+  }
+}
+
 async function redisRoundTrip(url: string): Promise<string> {
   const client = redisClient(Number(new URL(url).port));
   const key = `bgc:smoke:${crypto.randomUUID()}`;
@@ -174,9 +205,18 @@ const checks: Record<string, () => Promise<string>> = {
       });
       await Promise.race([joined, new Promise((resolve) => setTimeout(resolve, 15_000))]);
       for (const { partition, offset } of ends) consumer.seek({ topic, partition, offset });
-      const timeout = new Promise<undefined>((resolve) => setTimeout(resolve, 15_000, undefined));
-      const value = await Promise.race([event, timeout]);
-      if (!value) throw new Error(`no change event for the message on ${topic} within 15 s: ./bgc stack logs cdc`);
+      // a CDC started behind a backlog of WAL (stopped while others wrote) publishes the message only once it has
+      // worked through it: wait while it makes progress, give up once it stands still for 15 s
+      const admin = new pg.Client({ connectionString: cfg.PG_URL });
+      await admin.connect();
+      const value = await untilStalled(event, () => cdcPosition(admin), { stallMs: 15_000, maxMs: 300_000 }).finally(
+        () => admin.end(),
+      );
+      if (!value) {
+        throw new Error(
+          `no change event for the message on ${topic}, and the CDC's slot stood still for 15 s: ./bgc stack logs cdc`,
+        );
+      }
       const op = (JSON.parse(value) as { op?: string }).op;
       const store = redisClient(LOCAL_PORTS.redisStore);
       const { live } = await readGenerations(store, '').finally(() => store.disconnect());
