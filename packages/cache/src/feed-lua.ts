@@ -76,16 +76,20 @@ end
 
 -- a feed being built lives as long as its lease (plus a minute); the feed and its pulled authors expire with
 -- the guards
+-- \`key\` (if it exists) expires when the guards do: their deadline itself, not their remaining time, which a
+-- millisecond's tick between the two calls would shift
+local function expireWithGuards(key)
+  local at = redis.call('PEXPIRETIME', guards)
+  if at > 0 and redis.call('EXISTS', key) == 1 then redis.call('PEXPIREAT', key, at) end
+end
+
 local function settle()
   if redis.call('HEXISTS', guards, '@built') == 0 then
     local ttl = redis.call('PTTL', building)
     if ttl > 0 then redis.call('PEXPIRE', guards, ttl + 60000) end
   end
-  local t = redis.call('PTTL', guards)
-  if t > 0 then
-    if redis.call('EXISTS', feed) == 1 then redis.call('PEXPIRE', feed, t) end
-    if redis.call('EXISTS', pulls) == 1 then redis.call('PEXPIRE', pulls, t) end
-  end
+  expireWithGuards(feed)
+  expireWithGuards(pulls)
 end
 
 local function setPull(author, seq, value)
@@ -131,11 +135,7 @@ local function addOne()
   if added == 1 then
     local n = redis.call('ZCARD', feed)
     if n > cap then dropOldest(n - cap, g[3]) end
-    if built and n == 1 then
-      -- the guards' deadline itself (not their remaining time, which a millisecond's tick would shift)
-      local at = redis.call('PEXPIRETIME', guards)
-      if at > 0 then redis.call('PEXPIREAT', feed, at) end
-    end
+    if built and n == 1 then expireWithGuards(feed) end
   end
   if not built then settle() end
   return added

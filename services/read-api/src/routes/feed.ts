@@ -264,18 +264,17 @@ export const feedRoutes: AnyRoute[] = [
         ? 'fresh'
         : ((await storedFeed(services, keys, read.viewerId, cursor, query.limit).catch(unlessStoreDown)) ??
           'unavailable');
-      const state = typeof stored === 'string' ? stored : stored.built ? 'built' : 'inactive';
       if (typeof stored !== 'string' && stored.built) {
         const page = await fromRedis(services, read, prefix, cursor, query.limit, stored).catch(unlessStoreDown);
         services.lookup('feed', page ? 'hit' : 'miss');
         read.cache = page ? 'hit' : 'miss';
         if (page) return { body: { ...page, partial: false, source: 'redis' } satisfies FeedBody };
       } else {
-        services.lookup('feed', state === 'building' ? 'miss' : 'bypass');
-        read.cache = state === 'building' ? 'miss' : 'bypass';
+        services.lookup('feed', stored === 'building' ? 'miss' : 'bypass');
+        read.cache = stored === 'building' ? 'miss' : 'bypass';
       }
       const page = await fromDatabase(read, query.cursor ?? null, query.limit);
-      return { body: { ...page, partial: state === 'building', source: 'database' } satisfies FeedBody };
+      return { body: { ...page, partial: stored === 'building', source: 'database' } satisfies FeedBody };
     },
   }),
 ];
