@@ -1,15 +1,15 @@
 /**
  * Starts OpenTelemetry for a service: spans go over OTLP/HTTP (protobuf) to the collector (Jaeger), W3C trace context is
- * propagated, and HTTP and pg are instrumented. Call it before the service imports http or pg (the entry point
- * imports the rest of the service dynamically after this), since instrumentation patches modules as they load.
+ * propagated, and pg is instrumented. Call it before the service imports pg (the entry point imports the rest of
+ * the service dynamically after this), since instrumentation patches modules as they load.
  *
- * Not here, on purpose: Express's instrumentation (services name the server span after the route themselves; it
- * wrapped every middleware of every request and added no span we use), and OpenTelemetry metrics (Prometheus
+ * Not here, on purpose: the HTTP and Express instrumentations (the HTTP APIs open their server spans with one
+ * middleware, `@bgc/http-api/server-span`: the HTTP instrumentation cost a sixth of a message send's CPU even for an
+ * unrecorded span, and Express's wrapped every middleware of every request), and OpenTelemetry metrics (Prometheus
  * scrapes prom-client registries; the SDK's default reader would otherwise record every request again and push it
  * over OTLP every minute).
  */
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
-import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
 import { PgInstrumentation } from '@opentelemetry/instrumentation-pg';
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import { BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler } from '@opentelemetry/sdk-trace';
@@ -43,7 +43,6 @@ export function startTracing(opts: TracingOptions): Tracing {
       }),
     ],
     instrumentations: [
-      new HttpInstrumentation({ ignoreIncomingRequestHook: (req) => req.url === '/metrics' || req.url === '/healthz' }),
       // a span per query inside a request; none for pool checkouts, none for queries outside a trace
       new PgInstrumentation({ enhancedDatabaseReporting: false, ignoreConnectSpans: true, requireParentSpan: true }),
     ],

@@ -7,6 +7,7 @@ import type { Logger } from '@bgc/telemetry/logger';
 import { ApiError } from '@bgc/http-api/api-error';
 import { toApiError } from './errors.ts';
 import { requestLog } from '@bgc/http-api/request-log';
+import { serverSpans } from '@bgc/http-api/server-span';
 import { mount } from './http.ts';
 import type { Metrics } from './metrics.ts';
 import { chatRoutes } from './routes/chat.ts';
@@ -39,6 +40,8 @@ export function createApp(deps: {
   app.set('etag', false);
   app.set('trust proxy', false);
 
+  // first: everything after it, the request log's line included, runs in the request's span
+  app.use(serverSpans({ ignore: ['/metrics', '/healthz'] }));
   app.use(
     requestLog({
       requests: deps.metrics.requests,

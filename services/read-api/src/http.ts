@@ -6,12 +6,12 @@
  */
 import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
 import { extendZodWithOpenApi } from '@asteasolutions/zod-to-openapi';
-import { trace } from '@opentelemetry/api';
 import type { NextFunction, Request, Response, Router } from 'express';
 import { z } from 'zod';
 import { lsnToBigInt } from '@bgc/events/envelope';
 import type { Services } from './services.ts';
 import { ApiError, fromZodError } from '@bgc/http-api/api-error';
+import { nameServerSpan } from '@bgc/http-api/server-span';
 import { ReadContext } from './read-context.ts';
 
 extendZodWithOpenApi(z);
@@ -106,8 +106,7 @@ export function mount(router: Router, registry: OpenAPIRegistry, services: Servi
   });
 
   router[route.method](route.path, (req: Request, res: Response, next: NextFunction) => {
-    // name the server span after the route, not the raw URL (ids would explode the span names)
-    trace.getActiveSpan()?.setAttribute('http.route', route.path).updateName(`${req.method} ${route.path}`);
+    nameServerSpan(req.method, route.path);
     void (async () => {
       const params = route.params ? route.params.safeParse(req.params) : { success: true as const, data: {} };
       if (!params.success) throw fromZodError(params.error, 'params', 'parameter');

@@ -11,6 +11,7 @@ import type { Db } from './db.ts';
 import { ApiError } from '@bgc/http-api/api-error';
 import { fromDatabaseError } from './errors.ts';
 import { requestLog } from '@bgc/http-api/request-log';
+import { serverSpans } from '@bgc/http-api/server-span';
 import type { Settings } from './http.ts';
 import { mount } from './http.ts';
 import type { Metrics } from './metrics.ts';
@@ -49,6 +50,8 @@ export function createApp(deps: AppDeps) {
   app.set('etag', false);
   app.set('trust proxy', false);
 
+  // first: everything after it, the request log's line included, runs in the request's span
+  app.use(serverSpans({ ignore: ['/metrics', '/healthz'] }));
   app.use(
     requestLog({ requests: deps.metrics.requests, logger: deps.logger, slowRequestMs: deps.settings.slowRequestMs }),
   );

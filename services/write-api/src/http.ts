@@ -6,9 +6,9 @@
 import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
 import { extendZodWithOpenApi } from '@asteasolutions/zod-to-openapi';
 import type { NextFunction, Request, Response, Router } from 'express';
-import { trace } from '@opentelemetry/api';
 import { z } from 'zod';
 import { ApiError, fromZodError } from '@bgc/http-api/api-error';
+import { nameServerSpan } from '@bgc/http-api/server-span';
 import type pg from 'pg';
 import type { Answer, Tx, WriteOutcome } from './write-tx.ts';
 import { currentTraceparent, IdempotencyKeyReused, requestHash, writeTx } from './write-tx.ts';
@@ -119,8 +119,7 @@ export function mount(router: Router, registry: OpenAPIRegistry, deps: Deps, rou
     batcher: new StatementBatcher(deps.pool, route.batched.statement, { ...deps.batching, route: route.path }),
   };
   router[route.method](route.path, (req: Request, res: Response, next: NextFunction) => {
-    // name the server span after the route, not the raw URL (ids would explode the span names)
-    trace.getActiveSpan()?.setAttribute('http.route', route.path).updateName(`${req.method} ${route.path}`);
+    nameServerSpan(req.method, route.path);
     void (async () => {
       const params = route.params ? route.params.safeParse(req.params) : { success: true as const, data: {} };
       if (!params.success) throw fromZodError(params.error, 'params', 'field');

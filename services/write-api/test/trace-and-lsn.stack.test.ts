@@ -5,7 +5,13 @@ import { client, signUp } from './client.ts';
 import { startWriteApi } from './server.ts';
 
 interface JaegerTrace {
-  spans: { operationName: string; processID: string; tags?: { key: string; value: string }[] }[];
+  spans: {
+    operationName: string;
+    processID: string;
+    tags?: { key: string; value: string | number }[];
+    spanID: string;
+    references?: { refType: string; traceID: string; spanID: string }[];
+  }[];
   processes: Record<string, { serviceName: string }>;
 }
 
@@ -45,7 +51,8 @@ describe('write-api: the trace goes into the WAL; the commit position comes back
       const room = await api.post<{ id: string }>('/v1/rooms', { name: 'lobby' }, { token: ann.token });
 
       const traceId = crypto.randomBytes(16).toString('hex');
-      const traceparent = `00-${traceId}-${crypto.randomBytes(8).toString('hex')}-01`;
+      const callerSpanId = crypto.randomBytes(8).toString('hex');
+      const traceparent = `00-${traceId}-${callerSpanId}-01`;
       const sent = await api.post<{ id: string }>(
         `/v1/rooms/${room.body.id}/messages`,
         { content: 'traced' },
@@ -97,6 +104,21 @@ describe('write-api: the trace goes into the WAL; the commit position comes back
       expect(sendSpan).toContain('FROM send_room_messages($1::text[], $2::uuid[]');
       expect(sendSpan).not.toContain("'traced'");
       expect(sendSpan).not.toContain('"traced"');
+      // the server span continues the caller's span and says how the request ended
+      const stored = (
+        (await (await fetch(`${ctx.urls.jaegerUrl}/api/traces/${traceId}`)).json()) as { data: JaegerTrace[] }
+      ).data[0];
+      const serverSpan = stored?.spans.find((s) => s.operationName === 'POST /v1/rooms/:roomId/messages');
+      expect(serverSpan?.references).toContainEqual(
+        expect.objectContaining({ refType: 'CHILD_OF', spanID: callerSpanId }),
+      );
+      const tags = Object.fromEntries(serverSpan?.tags?.map((t) => [t.key, t.value]) ?? []);
+      expect(tags).toMatchObject({
+        'http.request.method': 'POST',
+        'http.route': '/v1/rooms/:roomId/messages',
+        'http.response.status_code': 201,
+        'span.kind': 'server',
+      });
 
       // read-your-writes: once the replica has replayed Commit-LSN, the message is there
       const lsn = sent.headers.get('commit-lsn');
@@ -117,5 +139,54 @@ describe('write-api: the trace goes into the WAL; the commit position comes back
     } finally {
       await admin.query('SELECT pg_drop_replication_slot($1)', [slot]);
     }
+  });
+
+  test('sends that share a statement: the database span is in the first one’s trace, the others link to it', async () => {
+    await using ctx = await openTestContext('wapi-links', { migrated: true });
+    // one statement at a time: whatever arrives while it runs leaves as a batch
+    await using server = await startWriteApi(ctx, { BGC_WRITE_API_BATCH_IN_FLIGHT: '1' });
+    const api = client(server.url);
+    const ann = await signUp(api, 'Ann');
+    const room = await api.post<{ id: string }>('/v1/rooms', { name: 'lobby' }, { token: ann.token });
+    const traceIds = Array.from({ length: 12 }, () => crypto.randomBytes(16).toString('hex'));
+    const replies = await Promise.all(
+      traceIds.map((traceId, i) =>
+        api.post(
+          `/v1/rooms/${room.body.id}/messages`,
+          { content: `linked ${i}` },
+          { token: ann.token, headers: { traceparent: `00-${traceId}-${crypto.randomBytes(8).toString('hex')}-01` } },
+        ),
+      ),
+    );
+    expect(replies.map((r) => r.status)).toEqual(traceIds.map(() => 201));
+
+    const traces = new Map<string, JaegerTrace>();
+    for (const traceId of traceIds) {
+      await jaegerTrace(ctx.urls.jaegerUrl, traceId, ['write-api:POST /v1/rooms/:roomId/messages']);
+      const res = await fetch(`${ctx.urls.jaegerUrl}/api/traces/${traceId}`);
+      const stored = ((await res.json()) as { data: JaegerTrace[] }).data[0];
+      if (stored) traces.set(traceId, stored);
+    }
+    const serverSpanOf = (t: JaegerTrace | undefined) =>
+      t?.spans.find((s) => s.operationName === 'POST /v1/rooms/:roomId/messages');
+    const hasStatement = (t: JaegerTrace | undefined) =>
+      t?.spans.some((s) => s.operationName.startsWith('pg.query:INSERT')) ?? false;
+    let followers = 0;
+    for (const traceId of traceIds) {
+      const t = traces.get(traceId);
+      const span = serverSpanOf(t);
+      const size = Number(span?.tags?.find((tag) => tag.key === 'bgc.batch.size')?.value);
+      expect(size, `batch size of ${traceId}`).toBeGreaterThanOrEqual(1);
+      if (hasStatement(t)) continue;
+      // a follower: no statement of its own, a link to the leader's server span, whose trace holds the statement
+      followers += 1;
+      expect(size).toBeGreaterThan(1);
+      const link = span?.references?.find((r) => r.refType === 'FOLLOWS_FROM');
+      expect(link, `link of ${traceId}`).toBeDefined();
+      const leader = traces.get(link?.traceID ?? '');
+      expect(serverSpanOf(leader)?.spanID).toBe(link?.spanID);
+      expect(hasStatement(leader)).toBe(true);
+    }
+    expect(followers).toBeGreaterThan(0);
   });
 });
