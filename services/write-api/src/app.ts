@@ -40,6 +40,7 @@ export interface AppDeps {
     acquireTimeoutMs: number;
     batchMax: number;
     batchInFlight: number;
+    batchIntervalMs: number;
   };
 }
 
@@ -69,13 +70,14 @@ export function createApp(deps: AppDeps) {
   const registry = new OpenAPIRegistry();
   registry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });
   const router = express.Router();
-  const auth = authenticator(deps.prisma, { cacheSeconds: 10, cacheEntries: 100_000 });
+  const auth = authenticator(deps.pool, { cacheSeconds: 10, cacheEntries: 100_000 });
   const routeDeps = {
     prisma: deps.prisma,
     pool: deps.pool,
     batching: {
       maxBatch: deps.settings.batchMax,
       maxInFlight: deps.settings.batchInFlight,
+      intervalMs: deps.settings.batchIntervalMs,
       sizes: deps.metrics.batchSizes,
     },
     positions: new WalPositionReader(deps.pool),

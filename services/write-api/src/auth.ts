@@ -6,7 +6,7 @@
 import crypto from 'node:crypto';
 import { hash, verify } from '@node-rs/argon2';
 import type { Request } from 'express';
-import type { Db } from './db.ts';
+import type pg from 'pg';
 import { ApiError } from '@bgc/http-api/api-error';
 
 // algorithm 2 is Argon2id (the package's const enum cannot be imported under verbatimModuleSyntax)
@@ -35,8 +35,10 @@ export function newToken(): string {
  * Resolves a bearer token to its user. Recently seen tokens are remembered in process for a few seconds (bounded,
  * least recently used first out), which saves a database round trip on most requests; a token revoked through
  * another instance keeps working there for at most that long. Revocation through this instance is immediate.
+ * The lookup is plain SQL on the pool: through Prisma Client it cost about a millisecond of CPU, 2% of all the
+ * write API spent at 1,500 sends/s from 200 users whose tokens each expire from the cache every few seconds.
  */
-export function authenticator(prisma: Db, opts: { cacheSeconds: number; cacheEntries: number }) {
+export function authenticator(pool: pg.Pool, opts: { cacheSeconds: number; cacheEntries: number }) {
   const cache = new Map<string, { userId: string; until: number }>();
   const authenticate = async (req: Request): Promise<string> => {
     const header = req.get('authorization') ?? '';
@@ -53,7 +55,11 @@ export function authenticator(prisma: Db, opts: { cacheSeconds: number; cacheEnt
       cache.set(m[1], hit);
       return hit.userId;
     }
-    const row = await prisma.authToken.findUnique({ where: { tokenHash: tokenHash(m[1]) } });
+    const { rows } = await pool.query<{ user_id: string; expires_at: Date }>(
+      'SELECT user_id, expires_at FROM auth_tokens WHERE token_hash = $1',
+      [tokenHash(m[1])],
+    );
+    const row = rows[0] && { userId: rows[0].user_id, expiresAt: rows[0].expires_at };
     if (!row || row.expiresAt.getTime() <= now) {
       cache.delete(m[1]);
       throw new ApiError(401, 'TOKEN_INVALID', 'the token is unknown or expired; sign in again', {

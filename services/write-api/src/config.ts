@@ -14,8 +14,14 @@ export const writeApiEnv = {
   WRITE_API_POOL_ACQUIRE_TIMEOUT_MS: envTypes.positiveInt(2000),
   /** Most message sends one batched statement carries (`statement-batcher.ts`); 1 turns batching off. */
   WRITE_API_BATCH_MAX: envTypes.positiveInt(64),
-  /** Batched statements of one route running at once; a lone request never waits while fewer are running. */
-  WRITE_API_BATCH_IN_FLIGHT: envTypes.positiveInt(4),
+  /** Batched statements of one route running at once. */
+  WRITE_API_BATCH_IN_FLIGHT: envTypes.positiveInt(2),
+  /**
+   * Least time between the starts of two batched statements of one route while requests keep coming, so that each
+   * carries more of them: a commit costs Postgres, PgBouncer and the replica about as much as several rows do. A
+   * lone request, or the first after a pause, leaves at once; 0 sends whenever a statement slot is free.
+   */
+  WRITE_API_BATCH_INTERVAL_MS: envTypes.nonNegativeInt(5),
   /** Lifetime of a bearer token. */
   WRITE_API_TOKEN_TTL_HOURS: envTypes.positiveInt(24 * 7),
   /** Request bodies larger than this are refused with 413. */

@@ -81,6 +81,7 @@ export class WriteApi implements Service {
         acquireTimeoutMs: config.WRITE_API_POOL_ACQUIRE_TIMEOUT_MS,
         batchMax: config.WRITE_API_BATCH_MAX,
         batchInFlight: config.WRITE_API_BATCH_IN_FLIGHT,
+        batchIntervalMs: config.WRITE_API_BATCH_INTERVAL_MS,
       },
     });
     this.#server = http.createServer({ keepAliveTimeout: 65_000 }, app);

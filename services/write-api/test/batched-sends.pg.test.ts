@@ -90,6 +90,42 @@ describe('write-api: concurrent room sends share one statement and keep their ow
     await admin.query('SELECT pg_drop_replication_slot($1)', [slot]);
   });
 
+  test('under load statements start at most one interval apart and carry what gathered; a lone send leaves at once', async () => {
+    await using ctx = await openTestContext('wapi-interval', { migrated: true });
+    const intervalMs = 1500;
+    await using server = await startWriteApi(ctx, {
+      BGC_WRITE_API_BATCH_INTERVAL_MS: String(intervalMs),
+      BGC_WRITE_API_BATCH_IN_FLIGHT: '2',
+    });
+    const api = client(server.url);
+    const ann = await signUp(api, 'Ann');
+    const room = await api.post<{ id: string }>('/v1/rooms', { name: 'lobby' }, { token: ann.token });
+    const send = (content: string) => api.post(`/v1/rooms/${room.body.id}/messages`, { content }, { token: ann.token });
+    const batches = async () => {
+      const metrics = await (await fetch(`${server.url}/metrics`)).text();
+      const value = (name: string) =>
+        Number(new RegExp(`write_api_batch_size_${name}\\{[^}]*\\} (\\d+)`).exec(metrics)?.[1] ?? 0);
+      return { count: value('count'), sum: value('sum') };
+    };
+
+    // the first send after a pause does not wait for the interval
+    const first = performance.now();
+    expect((await send('first')).status).toBe(201);
+    expect(performance.now() - first).toBeLessThan(intervalMs);
+    // six sends right behind it wait for the interval to pass, although a statement slot is free, and leave together
+    const replies = await Promise.all(Array.from({ length: 6 }, (_, i) => send(`gathered ${i}`)));
+    expect(replies.map((r) => r.status)).toEqual(Array.from({ length: 6 }, () => 201));
+    expect(performance.now() - first).toBeGreaterThanOrEqual(intervalMs - 5);
+    expect(await batches()).toEqual({ count: 2, sum: 7 });
+
+    // once the interval has passed with nothing sent, a send leaves at once again
+    await new Promise((r) => setTimeout(r, intervalMs));
+    const lone = performance.now();
+    expect((await send('after a pause')).status).toBe(201);
+    expect(performance.now() - lone).toBeLessThan(intervalMs);
+    expect(await batches()).toEqual({ count: 3, sum: 8 });
+  });
+
   test('a batch is sent as literals (one round trip with its commit position); Postgres reads back every value as sent', async () => {
     await using ctx = await openTestContext('wapi-literals', { migrated: true });
     const db = await ctx.pg('primary');
