@@ -5,16 +5,21 @@
  * straight to PgBouncer by pgbench, so the HTTP figures can be read against what the database alone does.
  *
  *   node bench/write-api-load.ts [--url http://127.0.0.1:23000] [--connections 16,50,1000] [--duration 20]
- *                                [--rates 1000,1500] [--warmup 5] [--id-defaults gen_random_uuid,uuidv7]
+ *                                [--rates 1000,1500] [--warmup 5] [--generators oha,vegeta] [--senders 2]
+ *                                [--id-defaults gen_random_uuid,uuidv7]
  *
- * --rates adds an open-loop phase per rate (vegeta, `src/vegeta.ts`): sends leave on schedule at that rate whatever
- * the answers' latency, which is how "N requests/s with p99 under X" is measured; wrk's closed loop (each connection
- * waits for its answer) finds the most the API takes, but its latencies leave out the queueing a fixed rate causes.
- * An empty --connections skips the wrk levels. --id-defaults runs each rate once per default of messages.id, side by
+ * --rates adds an open-loop phase per rate: sends leave on schedule at that rate whatever the answers' latency,
+ * which is how "N requests/s with p99 under X" is measured; wrk's closed loop (each connection waits for its
+ * answer) finds the most the API takes, but its latencies leave out the queueing a fixed rate causes. The open
+ * loop's generator is oha (`src/oha.ts`, one process per sender: --senders users, each a member of every room and
+ * posting to all of them) or vegeta (`src/vegeta.ts`, the same users and rooms); --generators oha,vegeta runs each
+ * rate with both, side by side. Each phase reports the whole machine's busy share (from /proc/stat, the generator
+ * included) beside the CPU each process of the stack used per send. An empty --connections skips the wrk levels. --id-defaults runs each rate once per default of messages.id, side by
  * side (switched as superuser, a CHECKPOINT before each run so each starts with the same full-page-image debt, and
  * uuidv7() restored at the end), with the WAL each send wrote: random ids against time-ordered ones.
  *
- * Needs the stack and the write API running (./bgc start) and wrk (apt-get install wrk).
+ * Needs the stack and the write API running (./bgc start), wrk (apt-get install wrk), and cargo or Go to build oha
+ * or vegeta the first time.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -25,7 +30,9 @@ import pg from 'pg';
 import { databaseEnv } from '@bgc/config/database';
 import { loadEnv } from '@bgc/config/env';
 import { infraEnv } from '@bgc/config/infra';
-import { cpuBetween, cpuByGroup, perUnit } from './src/process-cpu.ts';
+import type { OpenLoopResult, Sender } from './src/oha.ts';
+import { ohaBinary, postAtRate } from './src/oha.ts';
+import { cpuBetweenSnapshots, cpuSnapshot, machineCpu, perUnit } from './src/process-cpu.ts';
 import { table } from './src/stats.ts';
 import { attack, vegetaBinary, writeTargets } from './src/vegeta.ts';
 
@@ -39,6 +46,8 @@ const { values: args } = parseArgs({
     rates: { type: 'string', default: '' },
     warmup: { type: 'string', default: '5' },
     'id-defaults': { type: 'string', default: '' },
+    generators: { type: 'string', default: 'oha' },
+    senders: { type: 'string', default: '2' },
   },
 });
 const infra = loadEnv(infraEnv);
@@ -210,53 +219,102 @@ const openLoop: string[][] = [];
 /** per rate: milliseconds of CPU each process used per send */
 const cpuPerSend: string[] = [];
 if (args.rates) {
-  const bin = vegetaBinary(log);
-  const targets = path.join(os.tmpdir(), 'bgc-write-api-targets.jsonl');
-  writeTargets(
-    targets,
-    Array.from({ length: 20_000 }, () => {
-      const [token, room] = pairs[Math.floor(Math.random() * pairs.length)] ?? ['', ''];
-      return {
-        method: 'POST',
-        url: `${args.url}/v1/rooms/${room}/messages`,
-        header: { 'Content-Type': ['application/json'], Authorization: [`Bearer ${token}`] },
-        body: '{"content":"load test message"}',
-      };
-    }),
-  );
+  // the open loop's senders: the first --senders users, each a member of every room, posting to all of them in turn
+  // (oha takes one Authorization header per process, so a process per sender; few senders keep the generator light)
+  const tokens = [...new Set(pairs.map(([token]) => token))].slice(0, Number(args.senders));
+  const rooms = [...new Set(pairs.map(([, room]) => room))];
+  for (const token of tokens) for (const room of rooms) await post(`/v1/rooms/${room}/join`, {}, token);
+  const senders: Sender[] = tokens.map((token) => ({
+    token,
+    urls: rooms.map((room) => `${args.url}/v1/rooms/${room}/messages`),
+  }));
+  const body = '{"content":"load test message"}';
+  const generators = args.generators.split(',').filter(Boolean);
+  const attackWith = loadGenerators(generators, senders, body);
   const idDefaults = args['id-defaults'].split(',').filter(Boolean);
-  for (const [rate, ids] of args.rates
-    .split(',')
-    .map(Number)
-    .flatMap((rate) => (idDefaults.length > 0 ? idDefaults : [undefined]).map((ids) => [rate, ids] as const))) {
-    const label = ids ? `${rate} (${ids})` : String(rate);
-    if (ids) await superuser(`ALTER TABLE messages ALTER COLUMN id SET DEFAULT ${ids}()`);
-    // vegeta opens its connections and the API's pools fill during the warm-up, which is not measured
-    if (Number(args.warmup) > 0) {
-      log(`vegeta: warm-up, ${label} requests/s for ${args.warmup} s`);
-      await attack(bin, targets, rate, Number(args.warmup));
+  for (const rate of args.rates.split(',').map(Number)) {
+    for (const ids of idDefaults.length > 0 ? idDefaults : [undefined]) {
+      for (const generator of generators) {
+        const label = `${rate}${ids ? ` (${ids})` : ''}${generators.length > 1 ? ` ${generator}` : ''}`;
+        const attack = attackWith.get(generator);
+        if (!attack) throw new Error(`unknown generator ${generator}: oha or vegeta`);
+        if (ids) await superuser(`ALTER TABLE messages ALTER COLUMN id SET DEFAULT ${ids}()`);
+        // connections open and the API's pools fill during the warm-up, which is not measured
+        if (Number(args.warmup) > 0) {
+          log(`${generator}: warm-up, ${label} requests/s for ${args.warmup} s`);
+          await attack(rate, Number(args.warmup));
+        }
+        if (ids) await superuser('CHECKPOINT');
+        log(`${generator}: ${label} requests/s for ${args.duration} s`);
+        const walBefore = await walPosition();
+        const [cpuBefore, machineBefore] = [cpuSnapshot(), machineCpu()];
+        const { result: r, peak } = await peakServerConnections(attack(rate, Number(args.duration)));
+        const [cpuAfter, machineAfter] = [cpuSnapshot(), machineCpu()];
+        const busy = machineAfter.busy - machineBefore.busy;
+        const busyShare = busy / (machineAfter.total - machineBefore.total);
+        cpuPerSend.push(
+          `- ${label}/s: ${perUnit(cpuBetweenSnapshots(cpuBefore, cpuAfter), r.requests)}; ` +
+            `the whole machine ${((busy * 1000) / r.requests).toFixed(2)} (${generator} included)`,
+        );
+        const walPerSend = ((await walBytesSince(walBefore)) / r.requests / 1024).toFixed(1);
+        openLoop.push([
+          label,
+          r.throughput.toFixed(0),
+          r.latencies.p50.toFixed(1),
+          r.latencies.p90.toFixed(1),
+          r.latencies.p99.toFixed(1),
+          r.latencies.max.toFixed(1),
+          `${(r.success * 100).toFixed(2)}%`,
+          `${(busyShare * 100).toFixed(0)}%`,
+          String(peak),
+          walPerSend,
+        ]);
+      }
     }
-    if (ids) await superuser('CHECKPOINT');
-    log(`vegeta: ${label} requests/s for ${args.duration} s`);
-    const walBefore = await walPosition();
-    const cpuBefore = cpuByGroup();
-    const { result: r, peak } = await peakServerConnections(attack(bin, targets, rate, Number(args.duration)));
-    cpuPerSend.push(`- ${label}/s: ${perUnit(cpuBetween(cpuBefore, cpuByGroup()), r.requests)}`);
-    const walPerSend = ((await walBytesSince(walBefore)) / r.requests / 1024).toFixed(1);
-    const ms = (ns: number) => (ns / 1e6).toFixed(1);
-    openLoop.push([
-      label,
-      r.throughput.toFixed(0),
-      ms(r.latencies['50th']),
-      ms(r.latencies['90th']),
-      ms(r.latencies['99th']),
-      ms(r.latencies.max),
-      `${(r.success * 100).toFixed(2)}%`,
-      String(peak),
-      walPerSend,
-    ]);
   }
   if (idDefaults.length > 0) await superuser('ALTER TABLE messages ALTER COLUMN id SET DEFAULT uuidv7()');
+}
+
+/** Each generator named, as `(rate, seconds) => result` over the same senders and body. */
+function loadGenerators(names: string[], senders: Sender[], body: string) {
+  const out = new Map<string, (rate: number, seconds: number) => Promise<OpenLoopResult>>();
+  if (names.includes('oha')) {
+    const bin = ohaBinary(log);
+    out.set('oha', (rate, seconds) => postAtRate(bin, senders, body, rate, seconds));
+  }
+  if (names.includes('vegeta')) {
+    const bin = vegetaBinary(log);
+    const targets = path.join(os.tmpdir(), 'bgc-write-api-targets.jsonl');
+    const all = senders.flatMap((s) => s.urls.map((url) => ({ token: s.token, url })));
+    writeTargets(
+      targets,
+      Array.from({ length: 20_000 }, () => {
+        const { token, url } = all[Math.floor(Math.random() * all.length)] ?? { token: '', url: '' };
+        return {
+          method: 'POST',
+          url,
+          header: { 'Content-Type': ['application/json'], Authorization: [`Bearer ${token}`] },
+          body,
+        };
+      }),
+    );
+    out.set('vegeta', async (rate, seconds) => {
+      const r = await attack(bin, targets, rate, seconds);
+      const ms = (ns: number) => ns / 1e6;
+      return {
+        requests: r.requests,
+        throughput: r.throughput,
+        success: r.success,
+        latencies: {
+          p50: ms(r.latencies['50th']),
+          p90: ms(r.latencies['90th']),
+          p99: ms(r.latencies['99th']),
+          max: ms(r.latencies.max),
+        },
+      };
+    });
+  }
+  return out;
 }
 const ceiling = await pgbenchCeiling(pairs[0] ?? ['', ''], 10);
 process.stdout.write(`
@@ -270,12 +328,12 @@ ${rows.join('\n')}
 
 ${
   openLoop.length > 0
-    ? `open loop (vegeta, ${args.duration} s per rate after ${args.warmup} s of warm-up at it, ≤ 256 connections, 5 s timeout; latency from
-each request's scheduled start):
+    ? `open loop (${args.generators}, ${args.duration} s per rate after ${args.warmup} s of warm-up at it, ${args.senders} senders, ≤ 256
+connections, 5 s timeout; latency from each request's scheduled start; busy = the whole machine's CPU in use):
 
-${table(['offered/s', 'achieved/s', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'success', 'peak server connections', 'WAL KiB/send'], openLoop)}
+${table(['offered/s', 'achieved/s', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'success', 'busy', 'peak server connections', 'WAL KiB/send'], openLoop)}
 
-CPU per send (ms), by process, while each rate ran (from /proc; vegeta itself not counted):
+CPU per send (ms), by process, while each rate ran (from /proc; a generator that exits is counted in the whole machine only):
 ${cpuPerSend.join('\n')}
 
 `

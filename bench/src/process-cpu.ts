@@ -117,3 +117,14 @@ export function perUnit(used: [string, number][], units: number, top = 8): strin
   const total = used.reduce((sum, [, s]) => sum + s, 0);
   return `${shown.join(', ')}; all processes ${((total * 1000) / units).toFixed(2)}`;
 }
+
+/**
+ * CPU seconds the whole machine has been busy so far and its CPU seconds in all, from /proc/stat: every process
+ * counted, those that ended too (a load generator) and the kernel's own work.
+ */
+export function machineCpu(): { busy: number; total: number } {
+  const [, ...fields] = (fs.readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/);
+  const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = fields.map(Number);
+  const busy = user + nice + system + irq + softirq + steal;
+  return { busy: busy / TICKS_PER_SECOND, total: (busy + idle + iowait) / TICKS_PER_SECOND };
+}
