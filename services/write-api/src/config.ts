@@ -21,7 +21,7 @@ export const writeApiEnv = {
    * carries more of them: a commit costs Postgres, PgBouncer and the replica about as much as several rows do. A
    * lone request, or the first after a pause, leaves at once; 0 sends whenever a statement slot is free.
    */
-  WRITE_API_BATCH_INTERVAL_MS: envTypes.nonNegativeInt(5),
+  WRITE_API_BATCH_INTERVAL_MS: envTypes.nonNegativeInt(10),
   /** Lifetime of a bearer token. */
   WRITE_API_TOKEN_TTL_HOURS: envTypes.positiveInt(24 * 7),
   /** Request bodies larger than this are refused with 413. */

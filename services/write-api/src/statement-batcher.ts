@@ -5,8 +5,8 @@
  * running and the last one started at least `intervalMs` ago; requests that arrive meanwhile queue up and leave
  * together. A lone request therefore pays nothing, and batches grow with the load. The interval is what makes
  * them grow: every commit costs the backend, its WAL flush, PgBouncer and the replica's walsender, receiver and
- * replay about as much as several rows, and at 1,500 sends/s statements started every 5 ms instead of whenever
- * one returned took the machine from 72% to 53–61% busy (session 8, `bench/README.md`).
+ * replay about as much as several rows. At 1,500 sends/s, four statements sent whenever one returned kept the
+ * machine 83–88% busy; two started at least 10 ms apart, 60–63% (session 8, `bench/README.md`).
  *
  * Every request keeps its own guarantees: the statement emits each request's traceparent as a transactional logical
  * message right before that request's row (the CDC service attributes each row to the trace message before it),
