@@ -31,24 +31,27 @@ async function cdcPosition(db: pg.Client): Promise<string> {
 }
 
 /**
- * `awaited`'s value, or undefined once `position` has not moved for `stallMs` (or after `maxMs` in all): waits as
- * long as the work it depends on is visibly going on.
+ * `awaited`'s value, or why it was given up: `position` had not moved for `stallMs`, or `maxMs` passed in all.
+ * Waits as long as the work it depends on is visibly going on.
  */
 async function untilStalled<T>(
   awaited: Promise<T>,
   position: () => Promise<string>,
   opts: { stallMs: number; maxMs: number },
-): Promise<T | undefined> {
+): Promise<{ value: T } | { gaveUp: string }> {
   const started = Date.now();
   let last = await position();
   let moved = Date.now();
   const tick = Symbol('tick');
   for (;;) {
     const next = await Promise.race([awaited, new Promise<typeof tick>((r) => setTimeout(r, 1000, tick))]);
-    if (next !== tick) return next;
+    if (next !== tick) return { value: next };
     const now = await position();
     if (now !== last) [last, moved] = [now, Date.now()];
-    if (Date.now() - moved > opts.stallMs || Date.now() - started > opts.maxMs) return undefined;
+    if (Date.now() - moved > opts.stallMs) return { gaveUp: `the CDC's slot stood still for ${opts.stallMs / 1000} s` };
+    if (Date.now() - started > opts.maxMs) {
+      return { gaveUp: `the CDC was still working through a backlog of WAL after ${opts.maxMs / 60_000} min` };
+    }
   }
 }
 
@@ -209,14 +212,14 @@ const checks: Record<string, () => Promise<string>> = {
       // worked through it: wait while it makes progress, give up once it stands still for 15 s
       const admin = new pg.Client({ connectionString: cfg.PG_URL });
       await admin.connect();
-      const value = await untilStalled(event, () => cdcPosition(admin), { stallMs: 15_000, maxMs: 300_000 }).finally(
-        () => admin.end(),
-      );
-      if (!value) {
-        throw new Error(
-          `no change event for the message on ${topic}, and the CDC's slot stood still for 15 s: ./bgc stack logs cdc`,
-        );
+      const outcome = await untilStalled(event, () => cdcPosition(admin), {
+        stallMs: 15_000,
+        maxMs: 900_000,
+      }).finally(() => admin.end());
+      if ('gaveUp' in outcome) {
+        throw new Error(`no change event for the message on ${topic}: ${outcome.gaveUp}; ./bgc stack logs cdc`);
       }
+      const value = outcome.value;
       const op = (JSON.parse(value) as { op?: string }).op;
       const store = redisClient(LOCAL_PORTS.redisStore);
       const { live } = await readGenerations(store, '').finally(() => store.disconnect());
