@@ -172,7 +172,7 @@ export class StatementBatcher<Row extends pg.QueryResultRow> {
   /**
    * One statement for the batch. It runs in the first request's context, so the database span sits in that
    * request's trace; each other request's server span links to the leader's and says how many shared it (a link,
-   * not a span of its own: a span per follower was a fifth of what tracing a send cost).
+   * not a span of its own: one span fewer to make and export per batched send).
    */
   async #execute(batch: Pending<Row>[]): Promise<{ rows: (Row | undefined)[]; lsn: string }> {
     const [leader] = batch;
