@@ -14,9 +14,10 @@
  * loop's generator is oha (`src/oha.ts`, one process per sender: --senders users, each a member of every room and
  * posting to all of them) or vegeta (`src/vegeta.ts`, the same users and rooms); --generators oha,vegeta runs each
  * rate with both, side by side. Each phase reports the whole machine's busy share (from /proc/stat, the generator
- * included) beside the CPU each process of the stack used per send. An empty --connections skips the wrk levels. --id-defaults runs each rate once per default of messages.id, side by
- * side (switched as superuser, a CHECKPOINT before each run so each starts with the same full-page-image debt, and
- * uuidv7() restored at the end), with the WAL each send wrote: random ids against time-ordered ones.
+ * included) beside the CPU each process of the stack used per send. An empty --connections skips the wrk levels.
+ * --id-defaults runs each rate once per default of messages.id, side by side (switched as superuser, a CHECKPOINT
+ * before each run so each starts with the same full-page-image debt, and uuidv7() restored at the end), with the
+ * WAL each send wrote: random ids against time-ordered ones.
  *
  * Needs the stack and the write API running (./bgc start), wrk (apt-get install wrk), and cargo or Go to build oha
  * or vegeta the first time.

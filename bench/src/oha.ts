@@ -83,10 +83,9 @@ export async function postAtRate(
       };
       const answered = Object.values(report.statusCodeDistribution).reduce((a, b) => a + b, 0);
       const failed = Object.values(report.errorDistribution).reduce((a, b) => a + b, 0);
-      const rows = new DatabaseSync(db, { readOnly: true }).prepare('SELECT duration, status FROM oha').all() as {
-        duration: number;
-        status: number;
-      }[];
+      const results = new DatabaseSync(db, { readOnly: true });
+      const rows = results.prepare('SELECT duration, status FROM oha').all() as { duration: number; status: number }[];
+      results.close();
       return { requests: answered + failed, rows };
     });
     const done = await Promise.all(runs);

@@ -53,23 +53,6 @@ function groupOf(rawCmdline: string, comm: string): string {
   return name;
 }
 
-/** CPU seconds used so far by each group of live processes. */
-export function cpuByGroup(): Map<string, number> {
-  const totals = new Map<string, number>();
-  for (const pid of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(pid)) continue;
-    try {
-      const { comm, seconds } = readStat(pid);
-      if (!seconds) continue;
-      const group = groupOf(fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8'), comm);
-      totals.set(group, (totals.get(group) ?? 0) + seconds);
-    } catch {
-      // the process ended while we read it
-    }
-  }
-  return totals;
-}
-
 /** Every live process: its group and the CPU seconds it has used so far, by pid. */
 export function cpuSnapshot(): Map<string, { group: string; seconds: number }> {
   const out = new Map<string, { group: string; seconds: number }>();
@@ -101,14 +84,6 @@ export function cpuBetweenSnapshots(
     if (used > 0) totals.set(group, (totals.get(group) ?? 0) + used);
   }
   return [...totals].sort((a, b) => b[1] - a[1]);
-}
-
-/** CPU seconds each group used between two snapshots, largest first (groups that used nothing are left out). */
-export function cpuBetween(before: Map<string, number>, after: Map<string, number>): [string, number][] {
-  return [...after]
-    .map(([group, seconds]): [string, number] => [group, seconds - (before.get(group) ?? 0)])
-    .filter(([, seconds]) => seconds > 0)
-    .sort((a, b) => b[1] - a[1]);
 }
 
 /** "write-api 1.21, kafka 0.40, …": milliseconds of CPU per unit of work for the top groups. */

@@ -11,15 +11,9 @@
  * request's; Express's JSON parser resumes the chain in the request's context all the same (raw-body binds its
  * callback with `AsyncResource`), which the test holds.
  */
-import type { Span, TextMapGetter } from '@opentelemetry/api';
+import type { Span } from '@opentelemetry/api';
 import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
-import type { IncomingHttpHeaders } from 'node:http';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-
-const headerGetter: TextMapGetter<IncomingHttpHeaders> = {
-  keys: (headers) => Object.keys(headers),
-  get: (headers, key) => headers[key],
-};
 
 const tracer = trace.getTracer('bgc-http-api');
 
@@ -34,9 +28,8 @@ export function serverSpans(opts: { ignore?: readonly string[] } = {}): RequestH
       next();
       return;
     }
-    const parent = req.headers.traceparent
-      ? propagation.extract(ROOT_CONTEXT, req.headers, headerGetter)
-      : ROOT_CONTEXT;
+    // Node's header names are lower case, as the propagator's default getter looks them up
+    const parent = req.headers.traceparent ? propagation.extract(ROOT_CONTEXT, req.headers) : ROOT_CONTEXT;
     const span = tracer.startSpan(
       req.method,
       {

@@ -181,13 +181,12 @@ export class StatementBatcher<Row extends pg.QueryResultRow> {
     const columns: unknown[][] = Array.from({ length: width }, () => new Array<unknown>(batch.length));
     batch.forEach((p, r) => p.values.forEach((v, c) => ((columns[c] as unknown[])[r] = v)));
     const parameters = [batch.map((p) => p.traceparent), ...columns];
-    leader.span?.setAttribute('bgc.batch.size', batch.length);
     const leaderSpan = leader.span?.spanContext();
-    for (let i = 1; i < batch.length; i++) {
-      const span = batch[i]?.span;
-      if (!span?.isRecording()) continue;
-      span.setAttribute('bgc.batch.size', batch.length);
-      if (leaderSpan) span.addLink({ context: leaderSpan, attributes: { 'bgc.batch.leader': true } });
+    for (const { span } of batch) {
+      span?.setAttribute('bgc.batch.size', batch.length);
+      if (leaderSpan && span && span !== leader.span) {
+        span.addLink({ context: leaderSpan, attributes: { 'bgc.batch.leader': true } });
+      }
     }
     const { rows, lsn } = await context.with(leader.ctx, () => this.#commit(parameters));
     return {

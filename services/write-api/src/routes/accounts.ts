@@ -1,7 +1,8 @@
 /** Sign-up, sign-in, sign-out, and a user's own account and profile. */
 import { z } from 'zod';
 import { ApiError } from '@bgc/http-api/api-error';
-import { hashPassword, newToken, passwordMatches, tokenHash } from '../auth.ts';
+import { tokenHash } from '@bgc/http-api/bearer-auth';
+import { hashPassword, newToken, passwordMatches } from '../auth.ts';
 import type { AnyRoute, Settings } from '../http.ts';
 import { route } from '../http.ts';
 import type { Tx } from '../write-tx.ts';
