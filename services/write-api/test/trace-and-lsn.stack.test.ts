@@ -143,8 +143,12 @@ describe('write-api: the trace goes into the WAL; the commit position comes back
 
   test('sends that share a statement: the database span is in the first one’s trace, the others link to it', async () => {
     await using ctx = await openTestContext('wapi-links', { migrated: true });
-    // one statement at a time: whatever arrives while it runs leaves as a batch
-    await using server = await startWriteApi(ctx, { BGC_WRITE_API_BATCH_IN_FLIGHT: '1' });
+    // the first send leaves at once and the others gather behind it for 1.5 s, however slowly a loaded machine
+    // delivers them (with only one statement at a time, a CI run once got every send in a statement of its own)
+    await using server = await startWriteApi(ctx, {
+      BGC_WRITE_API_BATCH_IN_FLIGHT: '1',
+      BGC_WRITE_API_BATCH_INTERVAL_MS: '1500',
+    });
     const api = client(server.url);
     const ann = await signUp(api, 'Ann');
     const room = await api.post<{ id: string }>('/v1/rooms', { name: 'lobby' }, { token: ann.token });
