@@ -1,5 +1,6 @@
 /**
- * Starts OpenTelemetry for a service: spans go over OTLP/HTTP (protobuf) to the collector (Jaeger), W3C trace context is
+ * Starts OpenTelemetry for a service: spans go over OTLP/HTTP (protobuf) to the collector (Jaeger), encoded a few
+ * at a time as they end (`otlp-span-processor.ts` says why not the SDK's batch processor), W3C trace context is
  * propagated, and pg is instrumented. Call it before the service imports pg (the entry point imports the rest of
  * the service dynamically after this), since instrumentation patches modules as they load.
  *
@@ -9,10 +10,10 @@
  * scrapes prom-client registries; the SDK's default reader would otherwise record every request again and push it
  * over OTLP every minute).
  */
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { PgInstrumentation } from '@opentelemetry/instrumentation-pg';
 import { NodeSDK } from '@opentelemetry/sdk-node';
-import { BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler } from '@opentelemetry/sdk-trace';
+import { ParentBasedSampler, TraceIdRatioBasedSampler } from '@opentelemetry/sdk-trace';
+import { OtlpSpanProcessor } from './otlp-span-processor.ts';
 
 export interface TracingOptions {
   serviceName: string;
@@ -35,13 +36,8 @@ export function startTracing(opts: TracingOptions): Tracing {
     serviceName: opts.serviceName,
     metricReaders: [],
     sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(opts.sampleRatio ?? 1) }),
-    // batches spans off the request path; shutdown() flushes what is left
-    spanProcessors: [
-      new BatchSpanProcessor({
-        exporter: new OTLPTraceExporter({ url: `${opts.otlpUrl}/v1/traces` }),
-        scheduledDelayMillis: 200,
-      }),
-    ],
+    // posts spans off the request path, at most 200 ms after they end; shutdown() flushes what is left
+    spanProcessors: [new OtlpSpanProcessor({ url: `${opts.otlpUrl}/v1/traces`, intervalMs: 200 })],
     instrumentations: [
       // a span per query inside a request; none for pool checkouts, none for queries outside a trace
       new PgInstrumentation({ enhancedDatabaseReporting: false, ignoreConnectSpans: true, requireParentSpan: true }),
