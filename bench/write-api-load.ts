@@ -14,7 +14,8 @@
  * loop's generator is oha (`src/oha.ts`, one process per sender: --senders users, each a member of every room and
  * posting to all of them) or vegeta (`src/vegeta.ts`, the same users and rooms); --generators oha,vegeta runs each
  * rate with both, side by side. Each phase reports the whole machine's busy share (from /proc/stat, the generator
- * included) beside the CPU each process of the stack used per send. An empty --connections skips the wrk levels.
+ * included) beside the CPU each process of the stack used per send, and the machine's own stalls seen by an idle
+ * probe thread (`src/stall-probe.ts`), so a tail the server did not cause can be told apart. An empty --connections skips the wrk levels.
  * --id-defaults runs each rate once per default of messages.id, side by side (switched as superuser, a CHECKPOINT
  * before each run so each starts with the same full-page-image debt, and uuidv7() restored at the end), with the
  * WAL each send wrote: random ids against time-ordered ones.
@@ -34,6 +35,7 @@ import { infraEnv } from '@bgc/config/infra';
 import type { OpenLoopResult, Sender } from './src/oha.ts';
 import { ohaBinary, postAtRate } from './src/oha.ts';
 import { cpuBetweenSnapshots, cpuSnapshot, machineCpu, perUnit } from './src/process-cpu.ts';
+import { startStallProbe } from './src/stall-probe.ts';
 import { table } from './src/stats.ts';
 import { attack, vegetaBinary, writeTargets } from './src/vegeta.ts';
 
@@ -249,7 +251,9 @@ if (args.rates) {
         log(`${generator}: ${label} requests/s for ${args.duration} s`);
         const walBefore = await walPosition();
         const [cpuBefore, machineBefore] = [cpuSnapshot(), machineCpu()];
+        const probe = startStallProbe();
         const { result: r, peak } = await peakServerConnections(attack(rate, Number(args.duration)));
+        const stalls = await probe.stop();
         const [cpuAfter, machineAfter] = [cpuSnapshot(), machineCpu()];
         const busy = machineAfter.busy - machineBefore.busy;
         const busyShare = busy / (machineAfter.total - machineBefore.total);
@@ -267,6 +271,7 @@ if (args.rates) {
           r.latencies.max.toFixed(1),
           `${(r.success * 100).toFixed(2)}%`,
           `${(busyShare * 100).toFixed(0)}%`,
+          `${stalls.count} (${stalls.longestMs.toFixed(0)} ms)`,
           String(peak),
           walPerSend,
         ]);
@@ -330,9 +335,10 @@ ${rows.join('\n')}
 ${
   openLoop.length > 0
     ? `open loop (${args.generators}, ${args.duration} s per rate after ${args.warmup} s of warm-up at it, ${args.senders} senders, ≤ 256
-connections, 5 s timeout; latency from each request's scheduled start; busy = the whole machine's CPU in use):
+connections, 5 s timeout; latency from each request's scheduled start; busy = the whole machine's CPU in use; stalls = times an
+idle probe thread woke over 20 ms late, the machine itself stalled, not the server):
 
-${table(['offered/s', 'achieved/s', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'success', 'busy', 'peak server connections', 'WAL KiB/send'], openLoop)}
+${table(['offered/s', 'achieved/s', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'success', 'busy', 'stalls (longest)', 'peak server connections', 'WAL KiB/send'], openLoop)}
 
 CPU per send (ms), by process, while each rate ran (from /proc; a generator that exits is counted in the whole machine only):
 ${cpuPerSend.join('\n')}
