@@ -15,7 +15,8 @@
  * posting to all of them) or vegeta (`src/vegeta.ts`, the same users and rooms); --generators oha,vegeta runs each
  * rate with both, side by side. Each phase reports the whole machine's busy share (from /proc/stat, the generator
  * included) beside the CPU each process of the stack used per send, and the machine's own stalls seen by an idle
- * probe thread (`src/stall-probe.ts`), so a tail the server did not cause can be told apart. An empty --connections skips the wrk levels.
+ * probe thread (`src/stall-probe.ts`), so a tail the server did not cause can be told apart. An empty --connections
+ * skips the wrk levels.
  * --id-defaults runs each rate once per default of messages.id, side by side (switched as superuser, a CHECKPOINT
  * before each run so each starts with the same full-page-image debt, and uuidv7() restored at the end), with the
  * WAL each send wrote: random ids against time-ordered ones.

@@ -10,10 +10,8 @@ import { Worker } from 'node:worker_threads';
 export interface Stalls {
   /** wake-ups later than the threshold */
   count: number;
-  /** the latest one, ms */
+  /** the longest gap between two wake-ups, ms */
   longestMs: number;
-  /** time lost beyond the threshold in all, ms */
-  totalMs: number;
 }
 
 const probe = `
@@ -45,7 +43,6 @@ export function startStallProbe(thresholdMs = 20): { stop(): Promise<Stalls> } {
       return {
         count: gaps.length,
         longestMs: Math.max(0, ...gaps),
-        totalMs: gaps.reduce((sum, g) => sum + g - thresholdMs, 0),
       };
     },
   };
