@@ -16,7 +16,6 @@ import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
 import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
@@ -26,8 +25,9 @@ import { infraEnv } from '@bgc/config/infra';
 import { prepareDatabase, roleUrlsFor, superuserUrl } from './src/db.ts';
 import { processCpuSeconds } from './src/process-cpu.ts';
 import { libpqEnv, runProgram, summarize, table } from './src/stats.ts';
+import { benchArgs } from './src/cli-args.ts';
 
-const { values: args } = parseArgs({
+const { values: args } = benchArgs({
   options: {
     db: { type: 'string', default: 'bench_cdc' },
     rows: { type: 'string', default: '200000' },

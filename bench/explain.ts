@@ -6,15 +6,15 @@
  *
  * --text also prints each plan as EXPLAIN (ANALYZE, BUFFERS) text.
  */
-import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { withDatabase } from '@bgc/config/database';
 import { explain, partitionsKept, planProblems } from '@bgc/queries/plan';
 import { productionQueries } from '@bgc/queries/queries';
 import { pickSamples, sampleParams } from '@bgc/queries/samples';
 import { defaultMigratorUrl } from './src/db.ts';
+import { benchArgs } from './src/cli-args.ts';
 
-const { values: args } = parseArgs({
+const { values: args } = benchArgs({
   options: { db: { type: 'string' }, url: { type: 'string' }, query: { type: 'string' }, text: { type: 'boolean' } },
 });
 const url = args.db ? withDatabase(defaultMigratorUrl(), args.db) : (args.url ?? defaultMigratorUrl());

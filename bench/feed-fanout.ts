@@ -26,7 +26,6 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
-import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { databaseEnv } from '@bgc/config/database';
@@ -35,8 +34,9 @@ import { infraEnv } from '@bgc/config/infra';
 import { feedKeyspace } from '@bgc/cache/feed-keys';
 import { cpuBetweenSnapshots, cpuSnapshot, perUnit, processCpuSeconds } from './src/process-cpu.ts';
 import { percentile, table } from './src/stats.ts';
+import { benchArgs } from './src/cli-args.ts';
 
-const { values: args } = parseArgs({
+const { values: args } = benchArgs({
   options: {
     followers: { type: 'string', default: '5000' },
     posts: { type: 'string', default: '10' },

@@ -27,7 +27,6 @@ import crypto from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
@@ -42,8 +41,9 @@ import { percentile, runProgram, table } from './src/stats.ts';
 import type { VegetaReport } from './src/vegeta.ts';
 import { attack, vegetaBinary, writeTargets } from './src/vegeta.ts';
 import { cacheLookups } from './src/read-api-metrics.ts';
+import { benchArgs } from './src/cli-args.ts';
 
-const { values: args } = parseArgs({
+const { values: args } = benchArgs({
   options: {
     db: { type: 'string', default: 'bench_full' },
     users: { type: 'string', default: '1000' },

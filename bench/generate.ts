@@ -13,15 +13,15 @@
  * indexes, unique constraints and foreign keys for the load and rebuilds them after (src/defer.ts); by default
  * everything stays in place, as in production.
  */
-import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
 import { redactUrl } from '@bgc/config/env';
 import { defaultMigratorUrl, prepareDatabase } from './src/db.ts';
 import { generate } from './src/generate.ts';
 import type { Counts } from './src/world.ts';
 import { isScale, makeWorld, SCALES } from './src/world.ts';
+import { benchArgs } from './src/cli-args.ts';
 
-const { values: args } = parseArgs({
+const { values: args } = benchArgs({
   options: {
     scale: { type: 'string', default: 'tiny' },
     seed: { type: 'string', default: '42' },

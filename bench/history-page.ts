@@ -13,14 +13,14 @@
  * the same database, in a schema of its own that is dropped afterwards: 1 client (the same shape as the loop
  * above), then 4 clients on 2 threads (throughput); and the keyset page as a pgbench script with 4 clients.
  */
-import { parseArgs } from 'node:util';
 import { history } from '@bgc/queries/page';
 import { explain } from '@bgc/queries/plan';
 import { roomHistoryAfter, roomHistoryFirst, roomHistoryOffset } from '@bgc/queries/queries';
 import { run } from '@bgc/queries/query';
 import { connect, libpqEnv, ms, runProgram, summarize, table, time } from './src/stats.ts';
+import { benchArgs } from './src/cli-args.ts';
 
-const { values: args } = parseArgs({
+const { values: args } = benchArgs({
   options: {
     db: { type: 'string' },
     url: { type: 'string' },

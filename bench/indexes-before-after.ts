@@ -13,13 +13,13 @@
  * phase sits in a savepoint so that one hitting --timeout-seconds is reported (as "> timeout") without aborting
  * the transaction. The drop holds ACCESS EXCLUSIVE locks until the rollback: run it on a benchmark database.
  */
-import { parseArgs } from 'node:util';
 import { productionQueries } from '@bgc/queries/queries';
 import { pickSamples, sampleParams } from '@bgc/queries/samples';
 import type { Summary } from './src/stats.ts';
 import { connect, ms, summarize, table, time } from './src/stats.ts';
+import { benchArgs } from './src/cli-args.ts';
 
-const { values: args } = parseArgs({
+const { values: args } = benchArgs({
   options: {
     db: { type: 'string' },
     url: { type: 'string' },

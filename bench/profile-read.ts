@@ -20,7 +20,6 @@ import crypto from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { databaseEnv, withDatabase } from '@bgc/config/database';
@@ -39,8 +38,9 @@ import { runProgram, table } from './src/stats.ts';
 import type { VegetaReport } from './src/vegeta.ts';
 import { attack, vegetaBinary, writeTargets } from './src/vegeta.ts';
 import { cacheLookups } from './src/read-api-metrics.ts';
+import { benchArgs } from './src/cli-args.ts';
 
-const { values: args } = parseArgs({
+const { values: args } = benchArgs({
   options: {
     db: { type: 'string', default: 'bench_full' },
     rates: { type: 'string', default: '1000,2000,3000,5000' },

@@ -22,7 +22,6 @@ import crypto from 'node:crypto';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
 import { Redis } from 'ioredis';
 import { Kafka, logLevel } from 'kafkajs';
@@ -36,8 +35,9 @@ import { infraEnv } from '@bgc/config/infra';
 import { defaultMigratorUrl } from './src/db.ts';
 import { processCpuSeconds } from './src/process-cpu.ts';
 import { table } from './src/stats.ts';
+import { benchArgs } from './src/cli-args.ts';
 
-const { values: args } = parseArgs({
+const { values: args } = benchArgs({
   options: {
     events: { type: 'string', default: '300000' },
     rate: { type: 'string', default: '2000' },

@@ -28,7 +28,6 @@ import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { databaseEnv } from '@bgc/config/database';
 import { loadEnv } from '@bgc/config/env';
@@ -39,8 +38,9 @@ import { cpuBetweenSnapshots, cpuSnapshot, machineCpu, perUnit } from './src/pro
 import { startStallProbe } from './src/stall-probe.ts';
 import { table } from './src/stats.ts';
 import { attack, vegetaBinary, writeTargets } from './src/vegeta.ts';
+import { benchArgs } from './src/cli-args.ts';
 
-const { values: args } = parseArgs({
+const { values: args } = benchArgs({
   options: {
     url: { type: 'string', default: 'http://127.0.0.1:23000' },
     connections: { type: 'string', default: '16,50,1000' },
