@@ -3,6 +3,7 @@ import { resourceFromAttributes } from '@opentelemetry/resources';
 import { TracerProvider } from '@opentelemetry/sdk-trace';
 import { expect, test } from 'vitest';
 import { stackEndpoints } from '@bgc/testkit/context';
+import { eventually } from '@bgc/testkit/eventually';
 import { OtlpSpanProcessor } from './otlp-span-processor.ts';
 
 interface JaegerTrace {
@@ -49,16 +50,15 @@ test('spans encoded a few at a time and posted as one joined request reach Jaege
   await processor.forceFlush();
   const { traceId } = root.spanContext();
 
-  let found: JaegerTrace | undefined;
-  const deadline = Date.now() + 20_000;
-  while ((found?.spans.length ?? 0) < 11 && Date.now() < deadline) {
+  // spans reach Jaeger's store a moment after the post is answered
+  const found = await eventually('all 11 spans in Jaeger', async () => {
     const res = await fetch(`${jaegerUrl}/api/traces/${traceId}`);
-    if (res.ok) found = ((await res.json()) as { data: JaegerTrace[] }).data[0];
-    if ((found?.spans.length ?? 0) < 11) await new Promise((r) => setTimeout(r, 200));
-  }
-  expect(found?.spans).toHaveLength(11);
-  const byName = new Map(found?.spans.map((s) => [s.operationName, s]));
-  expect(found?.processes[byName.get('root')?.processID ?? '']?.serviceName).toBe(serviceName);
+    const t = res.ok ? ((await res.json()) as { data: JaegerTrace[] }).data[0] : undefined;
+    return t && t.spans.length >= 11 ? t : undefined;
+  });
+  expect(found.spans).toHaveLength(11);
+  const byName = new Map(found.spans.map((s) => [s.operationName, s]));
+  expect(found.processes[byName.get('root')?.processID ?? '']?.serviceName).toBe(serviceName);
   for (const [i, child] of children.entries()) {
     const s = byName.get(`child-${i}`);
     expect(s?.spanID).toBe(child.spanContext().spanId);

@@ -2,6 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SamplingDecision, TracerProvider } from '@opentelemetry/sdk-trace';
 import { describe, expect, test } from 'vitest';
+import { eventually } from '@bgc/testkit/eventually';
 import { OtlpSpanProcessor } from './otlp-span-processor.ts';
 import { spansDropped, spansExported } from './span-export-metrics.ts';
 
@@ -36,14 +37,6 @@ async function heldCollector() {
   };
 }
 
-async function until(check: () => boolean, what: string) {
-  const deadline = Date.now() + 5_000;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 describe('OtlpSpanProcessor', () => {
   test('a collector that refuses connections costs its spans, counted as dropped, and never throws', async () => {
     const closed = http.createServer();
@@ -76,7 +69,9 @@ describe('OtlpSpanProcessor', () => {
     ];
 
     tracer.startSpan('first').end();
-    await until(() => collector.stats().held === 1, 'the first post');
+    await eventually('the first post', () => Promise.resolve(collector.stats().held === 1 || undefined), {
+      intervalMs: 10,
+    });
     // the first post hangs: later spans are encoded and kept, one chunk each, until their bytes pass the bound
     for (let i = 0; i < 100; i++) tracer.startSpan(`waiting-${i}`, { attributes: { i } }).end();
     await new Promise((r) => setTimeout(r, 100)); // several timer turns while the post hangs
@@ -86,7 +81,11 @@ describe('OtlpSpanProcessor', () => {
     expect(behind).toBeLessThan(100);
 
     collector.release();
-    await until(() => collector.stats().held === 1 && collector.stats().requests === 2, 'the second post');
+    await eventually(
+      'the second post',
+      () => Promise.resolve((collector.stats().held === 1 && collector.stats().requests === 2) || undefined),
+      { intervalMs: 10 },
+    );
     const secondBody = collector.stats().bytes;
     collector.release();
     await processor.forceFlush();

@@ -64,7 +64,7 @@ export class OtlpSpanProcessor implements SpanProcessor {
     if (this.#stopped || (span.spanContext().traceFlags & TraceFlags.SAMPLED) === 0) return;
     this.#ended.push(span);
     if (this.#ended.length >= this.#chunkSpans) this.#encode();
-    this.#timer ??= setTimeout(() => this.#onTimer(), this.#intervalMs).unref();
+    this.#timer ??= this.#arm();
   }
 
   forceFlush(): Promise<void> {
@@ -79,11 +79,13 @@ export class OtlpSpanProcessor implements SpanProcessor {
     this.#agent.destroy();
   }
 
-  #onTimer(): void {
-    this.#timer = undefined;
-    // a post still running takes the next chunks when the timer fires again, not a second connection
-    if (this.#posting) this.#timer = setTimeout(() => this.#onTimer(), this.#intervalMs).unref();
-    else void this.#flush();
+  #arm(): NodeJS.Timeout {
+    return setTimeout(() => {
+      this.#timer = undefined;
+      // a post still running takes the next chunks when the timer fires again, not a second connection
+      if (this.#posting) this.#timer = this.#arm();
+      else void this.#flush();
+    }, this.#intervalMs).unref();
   }
 
   #encode(): void {

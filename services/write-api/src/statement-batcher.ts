@@ -127,7 +127,8 @@ export class StatementBatcher<Row extends pg.QueryResultRow> {
 
   #pump(): void {
     while (this.#inFlight < this.#opts.maxInFlight && this.#queue.length > 0) {
-      const wait = this.#lastStart + this.#opts.intervalMs - performance.now();
+      const now = performance.now();
+      const wait = this.#lastStart + this.#opts.intervalMs - now;
       if (wait > 0 && this.#queue.length < this.#opts.maxBatch) {
         if (this.#intervalTimer === undefined) {
           this.#intervalTimer = setTimeout(() => {
@@ -137,7 +138,7 @@ export class StatementBatcher<Row extends pg.QueryResultRow> {
         }
         return;
       }
-      this.#lastStart = performance.now();
+      this.#lastStart = now;
       const batch = this.#queue.splice(0, this.#opts.maxBatch);
       this.#inFlight += 1;
       void this.#runBatch(batch).finally(() => {

@@ -22,20 +22,23 @@ const spanNames = (t: JaegerTrace) =>
     return `${t.processes[s.processID]?.serviceName}:${s.operationName}${statement ? ` ${statement}` : ''}`;
   });
 
-/** Polls Jaeger until the trace holds every span named (spans arrive in batches, the server span last). */
-async function jaegerTrace(jaegerUrl: string, traceId: string, names: string[]): Promise<string[]> {
-  let seen: string[] = [];
+/**
+ * Polls Jaeger until the trace holds every span named (spans arrive in batches, the server span last); the trace as
+ * last read.
+ */
+async function jaegerTrace(jaegerUrl: string, traceId: string, names: string[]): Promise<JaegerTrace | undefined> {
+  let last: JaegerTrace | undefined;
   const deadline = Date.now() + 20_000;
   while (Date.now() < deadline) {
     const res = await fetch(`${jaegerUrl}/api/traces/${traceId}`);
     if (res.ok) {
-      const t = ((await res.json()) as { data: JaegerTrace[] }).data[0];
-      seen = t ? spanNames(t) : [];
-      if (names.every((n) => seen.some((s) => s.startsWith(n)))) return seen;
+      last = ((await res.json()) as { data: JaegerTrace[] }).data[0];
+      const seen = last ? spanNames(last) : [];
+      if (names.every((n) => seen.some((s) => s.startsWith(n)))) return last;
     }
     await new Promise((r) => setTimeout(r, 250));
   }
-  return seen;
+  return last;
 }
 
 describe('write-api: the trace goes into the WAL; the commit position comes back', () => {
@@ -94,10 +97,11 @@ describe('write-api: the trace goes into the WAL; the commit position comes back
       expect(after.rows.filter((c) => c.data.includes(refusedTraceId) || c.data.includes('not a member'))).toEqual([]);
 
       // and Jaeger has the request's spans, the database's among them
-      const names = await jaegerTrace(ctx.urls.jaegerUrl, traceId, [
+      const stored = await jaegerTrace(ctx.urls.jaegerUrl, traceId, [
         'write-api:POST /v1/rooms/:roomId/messages',
         'write-api:pg.query:INSERT',
       ]);
+      const names = stored ? spanNames(stored) : [];
       expect(names).toContain('write-api:POST /v1/rooms/:roomId/messages');
       // the send's statement, parameterized: the trace never holds what was sent
       const sendSpan = names.find((n) => n.startsWith('write-api:pg.query:INSERT'));
@@ -105,9 +109,6 @@ describe('write-api: the trace goes into the WAL; the commit position comes back
       expect(sendSpan).not.toContain("'traced'");
       expect(sendSpan).not.toContain('"traced"');
       // the server span continues the caller's span and says how the request ended
-      const stored = (
-        (await (await fetch(`${ctx.urls.jaegerUrl}/api/traces/${traceId}`)).json()) as { data: JaegerTrace[] }
-      ).data[0];
       const serverSpan = stored?.spans.find((s) => s.operationName === 'POST /v1/rooms/:roomId/messages');
       expect(serverSpan?.references).toContainEqual(
         expect.objectContaining({ refType: 'CHILD_OF', spanID: callerSpanId }),
@@ -166,9 +167,7 @@ describe('write-api: the trace goes into the WAL; the commit position comes back
 
     const traces = new Map<string, JaegerTrace>();
     for (const traceId of traceIds) {
-      await jaegerTrace(ctx.urls.jaegerUrl, traceId, ['write-api:POST /v1/rooms/:roomId/messages']);
-      const res = await fetch(`${ctx.urls.jaegerUrl}/api/traces/${traceId}`);
-      const stored = ((await res.json()) as { data: JaegerTrace[] }).data[0];
+      const stored = await jaegerTrace(ctx.urls.jaegerUrl, traceId, ['write-api:POST /v1/rooms/:roomId/messages']);
       if (stored) traces.set(traceId, stored);
     }
     const serverSpanOf = (t: JaegerTrace | undefined) =>
