@@ -2,8 +2,11 @@
  * The cache projector, beside the machine's ceilings, in one run:
  *  1. rebuild: N change events (users, room memberships, messages, shaped as the CDC service writes them) produced
  *     into topics of their own, then a projector with a fresh consumer group drains them into Redis: events/s from
- *     its start to every partition read and applied. Ceilings: a kafkajs consumer that only reads the same topics,
- *     and `redis-benchmark` running the projector's own document script (EVALSHA, same pipeline depth);
+ *     its start to every partition read and applied; then the operators' rebuild command itself
+ *     (`operations-cli.ts rebuild --grace-ms 0`, which is what issue 5's "rebuild speed" means) replays the same
+ *     topics into a new key generation and switches to it: events/s as it reports them, over its replay. Ceilings: a
+ *     kafkajs consumer that only reads the same topics, and `redis-benchmark` running the projector's own document
+ *     script (EVALSHA, same pipeline depth);
  *  2. latency (with --rate): rows inserted into `messages` of the platform database at a steady rate while the
  *     stack's CDC service and projector run (`./bgc start`); commit → applied in Redis from the projector's
  *     `projector_commit_to_redis_seconds` histogram (before/after difference, interpolated within buckets).
@@ -17,7 +20,7 @@
  *   node bench/projector-throughput.ts [--events 300000] [--rate 2000] [--seconds 20] [--no-ceilings]
  *                                      [--cpu-prof DIR] [--latency-projector stack|own]
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -264,11 +267,24 @@ const projectorEntry = path.resolve(
   path.dirname(fileURLToPath(import.meta.url)),
   '../services/cache-projector/src/main.ts',
 );
+const operationsEntry = path.resolve(
+  path.dirname(fileURLToPath(import.meta.url)),
+  '../services/cache-projector/src/operations-cli.ts',
+);
 
 const metricSum = (text: string, name: string) =>
   [...text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? ([\\d.e+]+)$`, 'gm'))].reduce((n, m) => n + Number(m[1]), 0);
 
-async function rebuild(): Promise<{ rate: number; seconds: number; cpuMicros: number }> {
+/** The cache Redis's own process, whose CPU is read beside the rebuilds' (the same machine). */
+async function cacheRedisPid(): Promise<number> {
+  const redis = new Redis(infra.REDIS_URL);
+  const info = await redis.info('server');
+  redis.disconnect();
+  return Number(/process_id:(\d+)/.exec(info)?.[1]);
+}
+const redisPid = await cacheRedisPid();
+
+async function rebuild(): Promise<{ rate: number; seconds: number; cpuMicros: number; redisMicros: number }> {
   const profile = args['cpu-prof'];
   const projector = await startServiceProcess({
     name: 'cache-projector',
@@ -287,6 +303,7 @@ async function rebuild(): Promise<{ rate: number; seconds: number; cpuMicros: nu
   const url = projector.url;
   const t0 = Date.now();
   const cpu0 = processCpuSeconds(projector.pid);
+  const redis0 = processCpuSeconds(redisPid);
   const b = bar('events applied');
   b.start(total, 0, { rate: 0 });
   for (;;) {
@@ -298,9 +315,57 @@ async function rebuild(): Promise<{ rate: number; seconds: number; cpuMicros: nu
   }
   const ms = Date.now() - t0;
   const cpuMicros = ((processCpuSeconds(projector.pid) - cpu0) / total) * 1e6;
+  const redisMicros = ((processCpuSeconds(redisPid) - redis0) / total) * 1e6;
   b.stop();
   await projector.stop();
-  return { rate: total / (ms / 1000), seconds: ms / 1000, cpuMicros };
+  return { rate: total / (ms / 1000), seconds: ms / 1000, cpuMicros, redisMicros };
+}
+
+/**
+ * The operators' rebuild itself (`operations-cli.ts rebuild --grace-ms 0`) on the bench's topics and key prefix: a
+ * new generation filled by the replay, then the switch. Its rate is the one it prints (events replayed over the
+ * replay's seconds); its CPU is read from /proc when it prints its summary, while it is still alive.
+ */
+async function operatorsRebuild(): Promise<{
+  rate: number;
+  seconds: number;
+  cpuMicros: number;
+  redisMicros: number;
+  line: string;
+}> {
+  const child = spawn(process.execPath, [operationsEntry, 'rebuild', '--grace-ms', '0'], {
+    env: {
+      ...process.env,
+      BGC_PROJECTOR_TOPIC_PREFIX: PREFIX,
+      BGC_PROJECTOR_KEY_PREFIX: KEY_PREFIX,
+      BGC_PROJECTOR_GROUP: `bench-rebuild-${crypto.randomUUID()}`,
+      ...(args['cpu-prof'] ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${path.resolve(args['cpu-prof'])}` } : {}),
+    },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const cpu0 = processCpuSeconds(child.pid);
+  const redis0 = processCpuSeconds(redisPid);
+  let cpu = NaN;
+  let redisCpu = NaN;
+  let out = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    out += chunk.toString();
+    if (Number.isNaN(cpu) && /is live/.test(out)) {
+      cpu = processCpuSeconds(child.pid) - cpu0;
+      redisCpu = processCpuSeconds(redisPid) - redis0;
+    }
+  });
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  const m = /replayed (\d+) events \(\d+ writes\) in ([\d.]+) s, (\d+) events\/s/.exec(out);
+  if (code !== 0 || !m) throw new Error(`the rebuild failed (exit ${code}):\n${out}`);
+  const events = Number(m[1]);
+  return {
+    rate: Number(m[3]),
+    seconds: Number(m[2]),
+    cpuMicros: (cpu / events) * 1e6,
+    redisMicros: (redisCpu / events) * 1e6,
+    line: out.trim(),
+  };
 }
 
 /**
@@ -426,6 +491,9 @@ if (args.ceilings) {
 }
 log('rebuild: a projector with a fresh group');
 const built = await rebuild();
+log("rebuild: the operators' command, operations-cli.ts rebuild");
+const operators = await operatorsRebuild();
+log(operators.line);
 const rate = Number(args.rate);
 let lat: Awaited<ReturnType<typeof latency>> | undefined;
 if (rate > 0) {
@@ -442,7 +510,10 @@ process.stdout.write(`
 method: ${total} synthetic change events (20% users, 20% room memberships, 60% messages in 2,000 rooms), shaped as
 the CDC service writes them, in 3-partition topics of their own; rebuild = a projector process with a fresh consumer
 group, from its "consuming" line until its projector_events_total reaches ${total} (metrics polled every 200 ms),
-its CPU = user + system time of its process over that span (/proc/<pid>/stat) per event;
+its CPU = user + system time of its process over that span (/proc/<pid>/stat) per event; operators' rebuild =
+\`operations-cli.ts rebuild --grace-ms 0\` on the same topics (a new generation, then the switch): events over its
+replay's seconds as it prints them, its CPU from its start until it prints its summary, per event; the cache
+Redis's CPU over each (its process_id from INFO, /proc) per event;
 ceilings measured in the same run: a kafkajs consumer that only reads the same topics, and redis-benchmark running
 the projector's document script (EVALSHA, 500 per pipeline, random keys); latency = projector_commit_to_redis_seconds
 (commit in Postgres → write acknowledged by Redis) over the messages inserted at a steady rate through the stack
@@ -454,6 +525,11 @@ ${table(
     ['rebuild: events applied per second', built.rate.toFixed(0)],
     ['rebuild: wall time (s)', built.seconds.toFixed(1)],
     ['rebuild: projector CPU µs per event', built.cpuMicros.toFixed(1)],
+    ['rebuild: cache Redis CPU µs per event', built.redisMicros.toFixed(1)],
+    ["operators' rebuild: events replayed per second", operators.rate.toFixed(0)],
+    ["operators' rebuild: replay time (s)", operators.seconds.toFixed(1)],
+    ["operators' rebuild: CPU µs per event", operators.cpuMicros.toFixed(1)],
+    ["operators' rebuild: cache Redis CPU µs per event", operators.redisMicros.toFixed(1)],
     ['ceiling: kafkajs read only (events/s)', Number.isNaN(readRate) ? 'not measured' : readRate.toFixed(0)],
     ['ceiling: redis-benchmark EVALSHA (ops/s)', redisRate],
     ...(lat
