@@ -12,8 +12,9 @@
 const FUNCTIONS = {
   putPart: `
 local function putPart(key, versionField, payloadField, version, json, ttlMs)
-  if redis.call('HEXISTS', key, 'deleted') == 1 then return 0 end
-  local current = redis.call('HGET', key, versionField)
+  local found = redis.call('HMGET', key, 'deleted', versionField)
+  if found[1] then return 0 end
+  local current = found[2]
   if current and current >= version then return 0 end
   redis.call('HSET', key, versionField, version, payloadField, json)
   redis.call('PEXPIRE', key, ttlMs)
@@ -57,9 +58,11 @@ local function addMessage(recent, bodies, id, score, version, json, cap, edit)
   redis.call('ZADD', recent, score, id)
   local over = redis.call('ZCARD', recent) - tonumber(cap)
   if over > 0 then
-    local old = redis.call('ZRANGE', recent, 0, over - 1)
-    redis.call('ZREMRANGEBYRANK', recent, 0, over - 1)
-    for _, old_id in ipairs(old) do redis.call('HDEL', bodies, old_id) end
+    -- the lowest scores (ties: the lowest ids), as a rank range would take them; one call each to drop
+    local popped = redis.call('ZPOPMIN', recent, over)
+    local old = {}
+    for i = 1, #popped, 2 do old[#old + 1] = popped[i] end
+    redis.call('HDEL', bodies, unpack(old))
   end
   return 1
 end`,
