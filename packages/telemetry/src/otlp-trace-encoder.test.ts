@@ -3,6 +3,7 @@ import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
+import { seededRandom } from '@bgc/testkit/seeded-random';
 import { describe, expect, test } from 'vitest';
 import { OtlpTraceEncoder } from './otlp-trace-encoder.ts';
 
@@ -19,18 +20,6 @@ function provider(serviceName: string) {
     spanProcessors: [new SimpleSpanProcessor({ exporter })],
   });
   return { tracerProvider, spans: () => exporter.getFinishedSpans() };
-}
-
-/** A seeded generator, so that a failing case can be run again. */
-function rng(seed: number) {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 describe('OtlpTraceEncoder', () => {
@@ -108,7 +97,7 @@ describe('OtlpTraceEncoder', () => {
     const template = spans()[0] as ReadableSpan;
     const encoder = new OtlpTraceEncoder(); // one encoder for every case: its buffer and caches are reused
     for (let seed = 1; seed <= 300; seed++) {
-      const r = rng(seed);
+      const r = seededRandom(seed);
       const pick = <T>(xs: readonly T[]) => xs[Math.floor(r() * xs.length)] as T;
       const str = () => {
         const alphabet = ['a', 'Z', '0', ' ', '/', 'é', 'ß', '€', '☕', '😀', '\u0000', '\ud800'];

@@ -4,6 +4,7 @@ import { keyspace } from '@bgc/cache/keys';
 import { openTestContext } from '@bgc/testkit/context';
 import { eventually } from '@bgc/testkit/eventually';
 import type { ServiceProcess } from '@bgc/testkit/service-process';
+import { seededRandom } from '@bgc/testkit/seeded-random';
 import { client, signUp } from '../../write-api/test/client.ts';
 import type { Api } from '../../write-api/test/client.ts';
 import { startWriteApi } from '../../write-api/test/server.ts';
@@ -12,22 +13,10 @@ import { startReadApi } from '../../read-api/test/processes.ts';
 import { audit } from '../src/audit.ts';
 import { startProjector } from './projector-process.ts';
 
-/** A small deterministic PRNG, so a failing run can be replayed from its seed. */
-function prng(seed: number) {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 describe('cache-projector: crashes lose nothing', () => {
   test('random concurrent writes while the projector is killed with -9 and restarted: the auditor then finds no mismatch', async () => {
     const seed = Date.now() % 100_000;
-    const random = prng(seed);
+    const random = seededRandom(seed);
     const pick = <T>(xs: T[]): T => xs[Math.floor(random() * xs.length)] as T;
     await using ctx = await openTestContext('projector-crash', { migrated: true });
     await using _cdc = await startCdc(ctx);

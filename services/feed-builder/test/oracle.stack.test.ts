@@ -9,6 +9,7 @@ import { describe, expect, test } from 'vitest';
 import { feedKeyspace } from '@bgc/cache/feed-keys';
 import { openTestContext } from '@bgc/testkit/context';
 import { eventually } from '@bgc/testkit/eventually';
+import { seededRandom } from '@bgc/testkit/seeded-random';
 import { startCdc } from '../../cdc/test/cdc-process.ts';
 import { startReadApi } from '../../read-api/test/processes.ts';
 import type { Api } from '../../write-api/test/client.ts';
@@ -29,18 +30,6 @@ interface User {
 interface FeedPage {
   items: unknown[];
   source: string;
-}
-
-/** mulberry32: a seeded generator, so a failure can be replayed with the printed seed. */
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Users straight into the database with a bearer token each (the write API's sign-up hashes a password: slow). */
@@ -113,7 +102,7 @@ async function rounds(api: Api, users: User[], posts: { id: string; author: User
 describe('feed oracle', () => {
   test('after random writes and a builder restart, every first page equals the SQL query', async () => {
     const seed = Number(process.env.BGC_ORACLE_SEED ?? Date.now() % 1_000_000);
-    const next = rng(seed);
+    const next = seededRandom(seed);
     await using ctx = await openTestContext('feed-oracle', { migrated: true });
     await using cdc = await startCdc(ctx);
     await using writeApi = await startWriteApi(ctx);
