@@ -4,10 +4,10 @@
  * Why not the SDK's BatchSpanProcessor with its OTLP exporter: it keeps every span until its timer fires, then
  * encodes the whole batch at once. At 1,500 message sends/s that was about 360 spans every 200 ms, a 20–25 ms block
  * of the write API's event loop five times a second, and the largest part of its p99 (measured: p99 40–49 ms with
- * it, 32 ms with tracing off). Here each run of `chunkSpans` ended spans is encoded at once by `otlp-trace-encoder.ts`
- * (about 0.6 ms for 32 in the write API under load) and the spans are let go while still young for the garbage
- * collector; the timer only joins the encoded chunks and posts them. Protobuf allows the join: encoded ExportTraceServiceRequests laid end to end decode as one request
- * holding every chunk's `resource_spans`.
+ * it, 32 ms with tracing off). Here each run of `chunkSpans` ended spans is encoded at once by
+ * `otlp-trace-encoder.ts` (about 0.6 ms for 32 in the write API under load) and the spans are let go while still
+ * young for the garbage collector; the timer only joins the encoded chunks and posts them. Protobuf allows the join:
+ * encoded ExportTraceServiceRequests laid end to end decode as one request holding every chunk's `resource_spans`.
  *
  * At most one post is in flight; while the collector is slow or down, chunks wait up to `maxPendingBytes`, and spans
  * beyond that are dropped and counted (`otel_spans_dropped_total`) rather than held without bound.
