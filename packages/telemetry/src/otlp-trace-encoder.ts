@@ -3,10 +3,10 @@
  *
  * Why not the transformer's `ProtobufTraceSerializer`: it walks every span twice (a size pass, then the write), and
  * for each string calls into the engine's UTF-8 encoder and for each id through `hexToBinary`. In the write API at
- * 1,500 sends/s that was about 40 µs a span and an eighth of the process's CPU (profiles, sessions 9 and 10). Here short
- * ASCII strings, which are nearly all of a span's, are copied byte by byte, ids are decoded through a table, a
- * nested message reserves one byte for its length and moves its body only when the length needs more, and a
- * resource's or a scope's encoding is kept for the next chunk (they are the same objects for the life of a tracer
+ * 1,500 sends/s that was about 40 µs a span and an eighth of the process's CPU (profiles, sessions 9 and 10).
+ * Here short ASCII strings, which are nearly all of a span's, are copied byte by byte, ids are decoded through a
+ * table, a nested message reserves one byte for its length and moves its body only when the length needs more, and
+ * a resource's or a scope's encoding is kept for the next chunk (they are the same objects for the life of a tracer
  * provider). The output is byte for byte what the transformer writes (`otlp-trace-encoder.test.ts` holds this),
  * so the wire format stays the library's.
  */
