@@ -119,23 +119,31 @@ end
 `;
 }
 
-/** The most client backends Postgres had on the app database while `work` ran. */
-async function peakServerConnections<T>(work: Promise<T>): Promise<{ result: T; peak: number }> {
+/**
+ * The most client backends Postgres had on the app database while `work` ran, and how many it had as it began: idle
+ * server connections PgBouncer keeps from before (a previous run's pgbench ceiling, until its idle timeout) count
+ * too, and the first figure alone would put them on the API.
+ */
+async function peakServerConnections<T>(work: Promise<T>): Promise<{ result: T; peak: string }> {
   const admin = new pg.Client({ connectionString: infra.PG_URL });
   await admin.connect();
   let peak = 0;
+  let atStart: number | undefined;
   let running = true;
   const sampling = (async () => {
     while (running) {
       const r = await admin.query<{ n: number }>(
         `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'client backend'`,
       );
-      peak = Math.max(peak, r.rows[0]?.n ?? 0);
+      const n = r.rows[0]?.n ?? 0;
+      atStart ??= n;
+      peak = Math.max(peak, n);
       await new Promise((res) => setTimeout(res, 200));
     }
   })();
   try {
-    return { result: await work, peak };
+    const result = await work;
+    return { result, peak: `${peak} (${atStart ?? '?'} at start)` };
   } finally {
     running = false;
     await sampling;
@@ -273,7 +281,7 @@ if (args.rates) {
           `${(r.success * 100).toFixed(2)}%`,
           `${(busyShare * 100).toFixed(0)}%`,
           `${stalls.count} (${stalls.longestMs.toFixed(0)} ms)`,
-          String(peak),
+          peak,
           walPerSend,
         ]);
       }
@@ -327,7 +335,9 @@ const ceiling = await pgbenchCeiling(pairs[0] ?? ['', ''], 10);
 process.stdout.write(`
 method: wrk -t2 (C), closed loop, ${args.duration} s per level, POST /v1/rooms/:id/messages as a random member of a
 random room (${pairs.length} member/room pairs); latency from wrk's histogram; peak = most client backends on the
-app database in pg_stat_activity, sampled every 200 ms; everything on this ${os.cpus().length}-core machine.
+app database in pg_stat_activity, sampled every 200 ms, beside how many there were as the level or rate began
+(PgBouncer's idle server connections from before, such as an earlier run's pgbench, count until they time out);
+everything on this ${os.cpus().length}-core machine.
 
 | connections | requests/s | p50 ms | p95 ms | p99 ms | non-2xx | socket errors | peak server connections |
 | --- | --- | --- | --- | --- | --- | --- | --- |
