@@ -54,28 +54,22 @@ export class OtlpTraceEncoder {
       if (resource.schemaUrl) this.#stringField(3, resource.schemaUrl);
       this.#end(start);
     }
-    return Uint8Array.prototype.slice.call(this.#buf, 0, this.#pos);
+    return this.#copy(0);
   }
 
   #resourceBytes(resource: Resource): Uint8Array {
-    const cached = this.#resources.get(resource);
-    if (cached) return cached;
-    const bytes = this.#detached(() => {
+    // attributes still being detected may change: such a resource is encoded again next time
+    return this.#cached(this.#resources, resource, !resource.asyncAttributesPending, () => {
       const start = this.#begin(1);
       this.#attributes(1, resource.attributes);
       this.#tag(2, 0);
       this.#varint(0);
       this.#end(start);
     });
-    // attributes still being detected may change: encode such a resource again next time
-    if (!resource.asyncAttributesPending) this.#resources.set(resource, bytes);
-    return bytes;
   }
 
   #scopeBytes(scope: Scope): Uint8Array {
-    const cached = this.#scopes.get(scope);
-    if (cached) return cached;
-    const bytes = this.#detached(() => {
+    return this.#cached(this.#scopes, scope, true, () => {
       const start = this.#begin(1);
       this.#stringField(1, scope.name);
       if (scope.version) this.#stringField(2, scope.version);
@@ -90,17 +84,26 @@ export class OtlpTraceEncoder {
       }
       this.#end(start);
     });
-    this.#scopes.set(scope, bytes);
+  }
+
+  /**
+   * `key`'s encoding from `cache`, or what `write` writes for it (at the end of the buffer, which is left as it was),
+   * kept in `cache` when `keep`.
+   */
+  #cached<K extends object>(cache: WeakMap<K, Uint8Array>, key: K, keep: boolean, write: () => void): Uint8Array {
+    const cached = cache.get(key);
+    if (cached) return cached;
+    const from = this.#pos;
+    write();
+    const bytes = this.#copy(from);
+    this.#pos = from;
+    if (keep) cache.set(key, bytes);
     return bytes;
   }
 
-  /** Runs `write` at the end of the buffer and returns (a copy of) what it wrote, leaving the buffer as it was. */
-  #detached(write: () => void): Uint8Array {
-    const from = this.#pos;
-    write();
-    const bytes = Uint8Array.prototype.slice.call(this.#buf, from, this.#pos);
-    this.#pos = from;
-    return bytes;
+  /** The bytes written from `from` on, as a copy: the buffer is reused by the next call. */
+  #copy(from: number): Uint8Array {
+    return new Uint8Array(this.#buf.subarray(from, this.#pos));
   }
 
   #span(span: ReadableSpan): void {
