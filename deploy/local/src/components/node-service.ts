@@ -15,16 +15,21 @@ export class NodeService extends DaemonComponent {
   readonly port: number;
   readonly after: readonly string[];
   readonly apt = [];
+  /** how it is run, from the repository's root: `node [flags] services/<name>/src/main.ts` (compose runs the same) */
+  readonly command: readonly string[];
   readonly #env: NodeJS.ProcessEnv;
+  readonly #nodeFlags: readonly string[];
   readonly #entry: string;
 
-  constructor(opts: { name: string; port: number; after: string[]; env: NodeJS.ProcessEnv }) {
+  constructor(opts: { name: string; port: number; after: string[]; env: NodeJS.ProcessEnv; nodeFlags?: string[] }) {
     super();
     this.name = opts.name;
     this.port = opts.port;
     this.after = opts.after;
     this.#env = opts.env;
+    this.#nodeFlags = opts.nodeFlags ?? [];
     this.#entry = path.join(REPO_ROOT, 'services', opts.name, 'src', 'main.ts');
+    this.command = ['node', ...this.#nodeFlags, path.relative(REPO_ROOT, this.#entry)];
   }
 
   /**
@@ -44,7 +49,7 @@ export class NodeService extends DaemonComponent {
   }
 
   protected program() {
-    return { cmd: process.execPath, args: [this.#entry], env: this.#env, match: this.#entry };
+    return { cmd: process.execPath, args: [...this.#nodeFlags, this.#entry], env: this.#env, match: this.#entry };
   }
 
   protected configure(): void {
