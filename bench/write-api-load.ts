@@ -15,8 +15,9 @@
  * posting to all of them) or vegeta (`src/vegeta.ts`, the same users and rooms); --generators oha,vegeta runs each
  * rate with both, side by side. Each phase reports the whole machine's busy share (from /proc/stat, the generator
  * included) beside the CPU each process of the stack used per send, and the machine's own stalls seen by an idle
- * probe thread (`src/stall-probe.ts`), so a tail the server did not cause can be told apart. An empty --connections
- * skips the wrk levels.
+ * probe thread (`src/stall-probe.ts`), so a tail the server did not cause can be told apart: with oha, also the p99
+ * over the answers no stall overlapped while in flight (the backlog a stall leaves behind stays in it). An empty
+ * --connections skips the wrk levels.
  * --id-defaults runs each rate once per default of messages.id, side by side (switched as superuser, a CHECKPOINT
  * before each run so each starts with the same full-page-image debt, and uuidv7() restored at the end), with the
  * WAL each send wrote: random ids against time-ordered ones.
@@ -35,8 +36,9 @@ import { infraEnv } from '@bgc/config/infra';
 import type { OpenLoopResult, Sender } from './src/oha.ts';
 import { ohaBinary, postAtRate } from './src/oha.ts';
 import { cpuBetweenSnapshots, cpuSnapshot, machineCpu, perUnit } from './src/process-cpu.ts';
+import type { Stalls } from './src/stall-probe.ts';
 import { startStallProbe } from './src/stall-probe.ts';
-import { table } from './src/stats.ts';
+import { percentile, table } from './src/stats.ts';
 import { attack, vegetaBinary, writeTargets } from './src/vegeta.ts';
 import { benchArgs } from './src/cli-args.ts';
 
@@ -277,6 +279,7 @@ if (args.rates) {
           r.latencies.p50.toFixed(1),
           r.latencies.p90.toFixed(1),
           r.latencies.p99.toFixed(1),
+          clearOfStalls(r, stalls),
           r.latencies.max.toFixed(1),
           `${(r.success * 100).toFixed(2)}%`,
           `${(busyShare * 100).toFixed(0)}%`,
@@ -288,6 +291,22 @@ if (args.rates) {
     }
   }
   if (idDefaults.length > 0) await superuser('ALTER TABLE messages ALTER COLUMN id SET DEFAULT uuidv7()');
+}
+
+/**
+ * The p99 over the answers whose time in flight (from when the request was due to its answer) no machine stall
+ * overlapped, with how many were left out: what the server's own tail is, beside the p99 of all. Stalls are
+ * widened by 10 ms on each side for the clocks of oha and the probe. Answers delayed by the backlog a stall left
+ * behind, after it ended, stay in. Only oha gives each answer's time; vegeta's runs read "–".
+ */
+function clearOfStalls(r: OpenLoopResult, stalls: Stalls): string {
+  if (!r.answers) return '–';
+  const clear: number[] = [];
+  for (const a of r.answers) {
+    if (!stalls.intervals.some((s) => a.due < s.end + 10 && a.end > s.start - 10)) clear.push(a.end - a.due);
+  }
+  clear.sort((a, b) => a - b);
+  return `${percentile(clear, 99).toFixed(1)} (${r.answers.length - clear.length})`;
 }
 
 /** Each generator named, as `(rate, seconds) => result` over the same senders and body. */
@@ -347,9 +366,10 @@ ${
   openLoop.length > 0
     ? `open loop (${args.generators}, ${args.duration} s per rate after ${args.warmup} s of warm-up at it, ${args.senders} senders, ≤ 256
 connections, 5 s timeout; latency from each request's scheduled start; busy = the whole machine's CPU in use; stalls = times an
-idle probe thread woke over 20 ms late, the machine itself stalled, not the server):
+idle probe thread woke over 20 ms late, the machine itself stalled, not the server; p99 clear of stalls = over the
+answers no stall overlapped while in flight, with how many were left out):
 
-${table(['offered/s', 'achieved/s', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'success', 'busy', 'stalls (longest)', 'peak server connections', 'WAL KiB/send'], openLoop)}
+${table(['offered/s', 'achieved/s', 'p50 ms', 'p90 ms', 'p99 ms', 'p99 ms clear of stalls (left out)', 'max ms', 'success', 'busy', 'stalls (longest)', 'peak server connections', 'WAL KiB/send'], openLoop)}
 
 CPU per send (ms), by process, while each rate ran (from /proc; a generator that exits is counted in the whole machine only):
 ${cpuPerSend.join('\n')}

@@ -51,6 +51,8 @@ export interface OpenLoopResult {
   success: number;
   /** milliseconds, from each request's due time, over the 2xx answers */
   latencies: { p50: number; p90: number; p99: number; max: number };
+  /** each 2xx answer's due time and end, wall-clock milliseconds (epoch; oha's start taken as its spawn) */
+  answers?: { due: number; end: number }[];
 }
 
 /** POSTs `body` at `rate` requests/s for `seconds`, shared evenly among the senders. */
@@ -69,6 +71,7 @@ export async function postAtRate(
       const urls = path.join(dir, `urls-${i}.txt`);
       fs.writeFileSync(urls, `${sender.urls.join('\n')}\n`);
       const db = path.join(dir, `run-${i}-${crypto.randomUUID()}.db`);
+      const spawnedAt = Date.now(); // oha's times count from its own start, a few ms after this
       const out = await runProgram(
         bin,
         ['-z', `${seconds}s`, '-q', String(rate / senders.length), '--latency-correction', '-w', '--no-tui']
@@ -84,12 +87,16 @@ export async function postAtRate(
       const answered = Object.values(report.statusCodeDistribution).reduce((a, b) => a + b, 0);
       const failed = Object.values(report.errorDistribution).reduce((a, b) => a + b, 0);
       const results = new DatabaseSync(db, { readOnly: true });
-      const rows = results.prepare('SELECT duration, status FROM oha').all() as { duration: number; status: number }[];
+      const rows = results
+        .prepare('SELECT coalesce(start_latency_correction, start) AS due, "end", duration, status FROM oha')
+        .all() as { due: number; end: number; duration: number; status: number }[];
       results.close();
-      return { requests: answered + failed, rows };
+      const ok = rows.filter((r) => r.status >= 200 && r.status < 300);
+      const answers = ok.map((r) => ({ due: spawnedAt + r.due * 1000, end: spawnedAt + r.end * 1000 }));
+      return { requests: answered + failed, durations: ok.map((r) => r.duration), answers };
     });
     const done = await Promise.all(runs);
-    const ok = done.flatMap((d) => d.rows.filter((r) => r.status >= 200 && r.status < 300).map((r) => r.duration));
+    const ok = done.flatMap((d) => d.durations);
     const sorted = ok.map((s) => s * 1000).sort((a, b) => a - b);
     const requests = done.reduce((n, d) => n + d.requests, 0);
     return {
@@ -102,6 +109,7 @@ export async function postAtRate(
         p99: percentile(sorted, 99),
         max: sorted.at(-1) ?? NaN,
       },
+      answers: done.flatMap((d) => d.answers),
     };
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

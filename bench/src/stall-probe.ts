@@ -12,6 +12,8 @@ export interface Stalls {
   count: number;
   /** the longest gap between two wake-ups, ms */
   longestMs: number;
+  /** each stall as wall-clock milliseconds (epoch): from the wake-up before it to the late one */
+  intervals: { start: number; end: number }[];
 }
 
 const probe = `
@@ -20,7 +22,7 @@ const gaps = [];
 let last = performance.now();
 const timer = setInterval(() => {
   const now = performance.now();
-  if (now - last > workerData.thresholdMs) gaps.push(now - last);
+  if (now - last > workerData.thresholdMs) gaps.push([performance.timeOrigin + last, performance.timeOrigin + now]);
   last = now;
 }, 2);
 parentPort.on('message', () => {
@@ -34,7 +36,7 @@ export function startStallProbe(thresholdMs = 20): { stop(): Promise<Stalls> } {
   const worker = new Worker(probe, { eval: true, workerData: { thresholdMs } });
   return {
     async stop() {
-      const gaps = await new Promise<number[]>((resolve, reject) => {
+      const gaps = await new Promise<[number, number][]>((resolve, reject) => {
         worker.once('message', resolve);
         worker.once('error', reject);
         worker.postMessage('stop');
@@ -42,7 +44,8 @@ export function startStallProbe(thresholdMs = 20): { stop(): Promise<Stalls> } {
       await worker.terminate();
       return {
         count: gaps.length,
-        longestMs: Math.max(0, ...gaps),
+        longestMs: Math.max(0, ...gaps.map(([start, end]) => end - start)),
+        intervals: gaps.map(([start, end]) => ({ start, end })),
       };
     },
   };
