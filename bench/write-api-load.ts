@@ -253,17 +253,19 @@ if (args.rates) {
         const attack = attackWith.get(generator);
         if (!attack) throw new Error(`unknown generator ${generator}: oha or vegeta`);
         if (ids) await superuser(`ALTER TABLE messages ALTER COLUMN id SET DEFAULT ${ids}()`);
-        // connections open and the API's pools fill during the warm-up, which is not measured
-        if (Number(args.warmup) > 0) {
-          log(`${generator}: warm-up, ${label} requests/s for ${args.warmup} s`);
-          await attack(rate, Number(args.warmup));
-        }
+        // the same full-page-image debt for each default, from before the warm-up
         if (ids) await superuser('CHECKPOINT');
-        log(`${generator}: ${label} requests/s for ${args.duration} s`);
-        const walBefore = await walPosition();
-        const [cpuBefore, machineBefore] = [cpuSnapshot(), machineCpu()];
-        const probe = startStallProbe();
-        const { result: r, peak } = await peakServerConnections(attack(rate, Number(args.duration)));
+        // connections open and the API's pools fill during the warm-up, which is not measured: what is measured
+        // (latency, CPU, WAL, stalls) starts with the window
+        log(`${generator}: ${label} requests/s for ${args.warmup} s of warm-up, then ${args.duration} s measured`);
+        const measured: { begun?: ReturnType<typeof beginWindow> } = {};
+        const { result: r, peak } = await peakServerConnections(
+          attack(rate, Number(args.duration), Number(args.warmup), () => {
+            measured.begun = beginWindow();
+          }),
+        );
+        if (!measured.begun) throw new Error('the measured window never began');
+        const { walBefore, cpuBefore, machineBefore, probe } = await measured.begun;
         const stalls = await probe.stop();
         const [cpuAfter, machineAfter] = [cpuSnapshot(), machineCpu()];
         const busy = machineAfter.busy - machineBefore.busy;
@@ -309,12 +311,22 @@ function clearOfStalls(r: OpenLoopResult, stalls: Stalls): string {
   return `${percentile(clear, 99).toFixed(1)} (${r.answers.length - clear.length})`;
 }
 
-/** Each generator named, as `(rate, seconds) => result` over the same senders and body. */
+/** What the measured window is read against, taken as it begins. */
+async function beginWindow() {
+  const [cpuBefore, machineBefore, probe] = [cpuSnapshot(), machineCpu(), startStallProbe()];
+  return { walBefore: await walPosition(), cpuBefore, machineBefore, probe };
+}
+
+type Attack = (rate: number, seconds: number, warmup: number, onWindowStart: () => void) => Promise<OpenLoopResult>;
+
+/** Each generator named, as an attack over the same senders and body. */
 function loadGenerators(names: string[], senders: Sender[], body: string) {
-  const out = new Map<string, (rate: number, seconds: number) => Promise<OpenLoopResult>>();
+  const out = new Map<string, Attack>();
   if (names.includes('oha')) {
     const bin = ohaBinary(log);
-    out.set('oha', (rate, seconds) => postAtRate(bin, senders, body, rate, seconds));
+    out.set('oha', (rate, seconds, warmup, onWindowStart) =>
+      postAtRate(bin, senders, body, rate, seconds, { warmupSeconds: warmup, onWindowStart }),
+    );
   }
   if (names.includes('vegeta')) {
     const bin = vegetaBinary(log);
@@ -332,7 +344,10 @@ function loadGenerators(names: string[], senders: Sender[], body: string) {
         };
       }),
     );
-    out.set('vegeta', async (rate, seconds) => {
+    // vegeta reports no time per request: its warm-up is a run of its own, on connections of its own
+    out.set('vegeta', async (rate, seconds, warmup, onWindowStart) => {
+      if (warmup > 0) await attack(bin, targets, rate, warmup);
+      onWindowStart();
       const r = await attack(bin, targets, rate, seconds);
       const ms = (ns: number) => ns / 1e6;
       return {
