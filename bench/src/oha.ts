@@ -59,8 +59,8 @@ export interface OpenLoopResult {
  * POSTs `body` at `rate` requests/s for `warmupSeconds` then `seconds`, shared evenly among the senders, and
  * reports the answers to the requests due after the warm-up. One oha process per sender runs both: the measured
  * requests go over connections the warm-up opened, as a sustained load's do (a fresh oha opens all its connections
- * in its first few hundred milliseconds, and those requests waited 40-160 ms: half of the 1% a p99 allows).
- * `onWindowStart` is called when the measured window begins.
+ * in its first few hundred milliseconds, and those requests waited 40-160 ms: up to three quarters of the 1% a p99
+ * allows). `onWindowStart` is called when the measured window begins.
  */
 export async function postAtRate(
   bin: string,
