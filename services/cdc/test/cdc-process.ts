@@ -15,6 +15,12 @@ export interface RunningCdc extends ServiceProcess {
   metricsUrl: string;
 }
 
+/** what the service logs once the snapshot it was running is all in Kafka */
+const SNAPSHOT_PUBLISHED = '"msg":"snapshot published"';
+
+/** Whether this run of the service has published its snapshot (by its log). */
+export const snapshotPublished = (cdc: ServiceProcess) => cdc.logs.some((line) => line.includes(SNAPSHOT_PUBLISHED));
+
 export const cdcNames = (ctx: TestContext) => ({
   slot: `cdc_${ctx.id.replace(/[^a-z0-9]/g, '_')}`,
   prefix: ctx.topicPrefix.replace(/\.$/, ''),
@@ -44,7 +50,7 @@ export async function startCdc(
     // snapshot of what the database already holds (tests wait for it unless they ask not to)
     ready: (line) => {
       if (line.includes('"msg":"streaming"')) streaming = !line.includes('"snapshot":{') || !waitForSnapshot;
-      if (line.includes('"msg":"snapshot published"')) streaming = true;
+      if (line.includes(SNAPSHOT_PUBLISHED)) streaming = true;
       return streaming;
     },
   });

@@ -6,7 +6,7 @@ import { describe, expect, test } from 'vitest';
 import type { ChangeEvent } from '@bgc/events/envelope';
 import { openTestContext } from '@bgc/testkit/context';
 import type { RunningCdc } from './cdc-process.ts';
-import { cdcNames, startCdc } from './cdc-process.ts';
+import { cdcNames, snapshotPublished, startCdc } from './cdc-process.ts';
 import type { Received } from './topic-reader.ts';
 import { readUntil } from './topic-reader.ts';
 
@@ -50,7 +50,7 @@ describe('cdc: the initial snapshot', () => {
       // can outrun a CDC starved of CPU (other test files share two cores), and the snapshot would never end
       const restarted = cdc;
       const writesEnd = Date.now() + 5000;
-      while (Date.now() < writesEnd && !restarted.logs.some((l) => l.includes('"msg":"snapshot published"'))) {
+      while (Date.now() < writesEnd && !snapshotPublished(restarted)) {
         await sleep(50);
       }
       writing = false;
