@@ -76,7 +76,19 @@ const ANALYZED = [
   'forum_categories',
   'forum_threads',
   'forum_posts',
+  'user_counts',
 ];
+
+/**
+ * The triggers that keep `user_counts` (a row update per relationship row): off during the load, which sets every
+ * count at once afterwards with the migration's own `user_counts_recount()`.
+ */
+const COUNT_TRIGGERS = [
+  ['users', 'users_user_counts'],
+  ['relationships', 'relationships_user_counts'],
+] as const;
+const countTriggers = (c: pg.ClientBase, on: boolean) =>
+  c.query(COUNT_TRIGGERS.map(([t, name]) => `ALTER TABLE ${t} ${on ? 'ENABLE' : 'DISABLE'} TRIGGER ${name};`).join(''));
 
 export async function generate(opts: GenerateOptions): Promise<GenerateReport> {
   const { world: w } = opts;
@@ -125,11 +137,12 @@ export async function generate(opts: GenerateOptions): Promise<GenerateReport> {
     if (opts.deferIndexes) {
       deferred = await dropSecondary(
         main,
-        ANALYZED.filter((t) => t !== 'forum_categories'),
+        ANALYZED.filter((t) => t !== 'forum_categories' && t !== 'user_counts'),
       );
       const n = deferred.indexes.length + deferred.uniques.length + deferred.foreignKeys.length;
       log(`deferred ${n} indexes and constraints until the rows are in`);
     }
+    await countTriggers(main, false);
     await load(main, 'users', people.USER_COLUMNS, people.users(w));
 
     // three independent chains after users: each on its own connection when jobs > 1
@@ -164,6 +177,12 @@ export async function generate(opts: GenerateOptions): Promise<GenerateReport> {
     } finally {
       await Promise.all(clients.slice(1).map((c) => c.end()));
     }
+
+    const c0 = performance.now();
+    log('user_counts: every user counted at once, then the triggers back on');
+    const counted = await main.query<{ n: string }>('SELECT user_counts_recount() AS n');
+    await countTriggers(main, true);
+    tables.push({ table: 'user_counts', rows: Number(counted.rows[0]?.n), seconds: (performance.now() - c0) / 1000 });
 
     let rebuildSeconds: number | null = null;
     if (deferred) {

@@ -34,6 +34,37 @@ const event = (
 });
 
 describe('what each change event does to Redis', () => {
+  test('user counts: the `c` part of the profile document, the four counts only, versioned by the row', () => {
+    const row = {
+      user_id: 'u1',
+      friends: 3,
+      followers: 120,
+      following: 7,
+      blocking: 0,
+      updated_at: '2026-11-29T10:00:00Z',
+      version: 9,
+    };
+    const part = { key: 'p:{u:u1}:profile', versionField: 'cv', payloadField: 'c' };
+    expect(projectEvent('user_counts', event('u', null, row), keys)).toEqual([
+      {
+        op: 'putPart',
+        ...part,
+        version: rowVersion(9),
+        json: '{"friends":3,"followers":120,"following":7,"blocking":0}',
+      },
+    ]);
+    // a delete (the user's, cascaded) or a column the WAL did not carry: the part goes, a read refills it
+    expect(projectEvent('user_counts', event('d', { user_id: 'u1' }, null), keys)).toEqual([
+      { op: 'dropPart', ...part },
+    ]);
+    expect(projectEvent('user_counts', event('u', null, { ...row, friends: UNAVAILABLE }), keys)).toEqual([
+      { op: 'dropPart', ...part },
+    ]);
+    expect(() => projectEvent('user_counts', event('u', null, { ...row, followers: 'many' }), keys)).toThrow(
+      UnprojectableEvent,
+    );
+  });
+
   test('forum threads: their category’s front page, ranked by last activity (ms), versioned by the row', () => {
     const thread = {
       id: 't1',

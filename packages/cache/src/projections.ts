@@ -2,8 +2,8 @@
  * What each change event does to Redis, as data: a pure function from (table, Debezium envelope) to guarded writes
  * (`@bgc/cache/scripts`), so every rule is here to read and to test without Redis.
  *
- *  - users, profiles → the profile document `{u:<id>}:profile` (parts `u` and `p`, each versioned by its row's
- *    `version`); a deleted user leaves a tombstone;
+ *  - users, profiles, user_counts → the profile document `{u:<id>}:profile` (parts `u`, `p` and `c`, each
+ *    versioned by its row's `version`; `c` holds the four counts only); a deleted user leaves a tombstone;
  *  - relationships → friends (ACCEPTED FRIEND, both sides, a field per row direction), following / followers
  *    (ACCEPTED FOLLOW), blocks;
  *  - room_members, conversation_participants → the membership hashes of both sides;
@@ -56,6 +56,7 @@ export class UnprojectableEvent extends Error {}
 export const PROJECTED_TABLES = [
   'users',
   'profiles',
+  'user_counts',
   'relationships',
   'room_members',
   'conversation_participants',
@@ -70,6 +71,16 @@ const text = (row: Row, column: string): string => {
   }
   return value;
 };
+
+/** The counts part of a profile document: the four counts of a user_counts row, in this order. */
+export function countsJson(row: Row): string {
+  const n = (column: string) => {
+    const value = Number(row[column]);
+    if (!Number.isSafeInteger(value)) throw new UnprojectableEvent(`column ${column} is not a count`);
+    return value;
+  };
+  return `{"friends":${n('friends')},"followers":${n('followers')},"following":${n('following')},"blocking":${n('blocking')}}`;
+}
 
 const hasUnavailable = (row: Row) => Object.values(row).includes(UNAVAILABLE);
 
@@ -89,6 +100,20 @@ export function projectEvent(table: string, event: ChangeEvent, keys: Keyspace):
       if (hasUnavailable(row)) return [{ op: 'dropPart', key, versionField, payloadField }];
       return [
         { op: 'putPart', key, versionField, payloadField, version: rowVersion(row.version), json: JSON.stringify(row) },
+      ];
+    }
+    case 'user_counts': {
+      const key = keys.profile(text(row, 'user_id'));
+      if (!present || hasUnavailable(row)) return [{ op: 'dropPart', key, versionField: 'cv', payloadField: 'c' }];
+      return [
+        {
+          op: 'putPart',
+          key,
+          versionField: 'cv',
+          payloadField: 'c',
+          version: rowVersion(row.version),
+          json: countsJson(row),
+        },
       ];
     }
     case 'relationships': {

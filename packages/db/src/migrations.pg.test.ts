@@ -211,6 +211,7 @@ describe('schema', () => {
       'relationships',
       'room_members',
       'status_updates',
+      'user_counts',
       'users',
     ]);
     // every column of every published table, except the password hashes

@@ -1,7 +1,7 @@
 /**
  * Users and their relationships as the read API reads them: followers and following pages (the keyset shape of
  * queries.ts's friendsPage), the profile document a cache fill writes to Redis (rows with their versions, in the
- * CDC events' JSON), the counts a profile shows, and whom a user blocks.
+ * CDC events' JSON, and the user's counts), and whom a user blocks.
  */
 import type { FriendRow } from './queries.ts';
 import { cursorT, query, type Time, type Uuid } from './query.ts';
@@ -43,37 +43,32 @@ export interface DocumentRow {
   /** the users row as CDC publishes it (no password hash), timestamps in the session's UTC */
   u: Record<string, unknown> | null;
   p: Record<string, unknown> | null;
+  /** the user_counts row: the counts (kept by triggers on relationships) and their version */
+  c: (Counts & { version: number }) | null;
 }
 
 /**
- * The profile document's parts, as the projector stores them: the users row (CDC's column list) and the profiles
- * row, each with its version. users_pkey, profiles_pkey.
+ * The profile document's parts, as the projector stores them: the users row (CDC's column list), the profiles
+ * row and the user's counts, each with its version. users_pkey, profiles_pkey, user_counts_pkey.
  */
 export const profileDocument = query<[userId: Uuid], DocumentRow>(
   'profile_document',
-  { indexes: ['users_pkey', 'profiles_pkey'] },
+  { indexes: ['users_pkey', 'profiles_pkey', 'user_counts_pkey'] },
   `
 SELECT (SELECT row_to_json(x) FROM (SELECT id, email, name, image, is_active, last_active_at, created_at, updated_at,
                                            version FROM users WHERE id = $1) x) AS u,
-       (SELECT row_to_json(p) FROM profiles p WHERE p.user_id = $1) AS p`,
+       (SELECT row_to_json(p) FROM profiles p WHERE p.user_id = $1) AS p,
+       (SELECT row_to_json(c) FROM (SELECT friends, followers, following, blocking, version
+                                      FROM user_counts WHERE user_id = $1) c) AS c`,
 );
 
-export interface CountsRow {
+/** A user's counts, as `user_counts` keeps them: what a profile shows, and whether the user blocks anyone. */
+export type Counts = {
   friends: number;
   followers: number;
   following: number;
-}
-
-/** The profile's counts, as profileById counts them (index range scans proportional to the counts). */
-export const relationCounts = query<[userId: Uuid], CountsRow>(
-  'relation_counts',
-  { indexes: ['relationships_from_user_id_type_to_user_id_key', 'relationships_to_user_idx'] },
-  `
-SELECT ((SELECT count(*) FROM relationships r WHERE r.from_user_id = $1 AND r.type = 'FRIEND' AND r.status = 'ACCEPTED')
-        + (SELECT count(*) FROM relationships r WHERE r.to_user_id = $1 AND r.type = 'FRIEND' AND r.status = 'ACCEPTED'))::int AS friends,
-       (SELECT count(*) FROM relationships r WHERE r.to_user_id = $1 AND r.type = 'FOLLOW' AND r.status = 'ACCEPTED')::int AS followers,
-       (SELECT count(*) FROM relationships r WHERE r.from_user_id = $1 AND r.type = 'FOLLOW' AND r.status = 'ACCEPTED')::int AS following`,
-);
+  blocking: number;
+};
 
 /** Users a user blocks. relationships_from_user_id_type_to_user_id_key. */
 export const blockedBy = query<[userId: Uuid], { id: Uuid }>(
@@ -83,4 +78,4 @@ export const blockedBy = query<[userId: Uuid], { id: Uuid }>(
 );
 
 /** Every query of this module, for the plan test. */
-export const peopleQueries = { followersPage, followingPage, profileDocument, relationCounts, blockedBy } as const;
+export const peopleQueries = { followersPage, followingPage, profileDocument, blockedBy } as const;

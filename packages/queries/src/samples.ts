@@ -137,7 +137,6 @@ export function sampleParams(s: Samples) {
     followersPage: [s.userId, FIRST_DESC.t, FIRST_DESC.id, limit],
     followingPage: [s.userId, FIRST_DESC.t, FIRST_DESC.id, limit],
     profileDocument: [s.userId],
-    relationCounts: [s.userId],
     blockedBy: [s.userId],
     roomMembership: [s.roomId, s.userId],
     conversationMembership: [s.conversationId, s.userId],

@@ -55,22 +55,40 @@ export async function audit(db: pg.Client | pg.Pool, redis: Redis | Cluster, key
   };
   const ids = async (q: string, id: string) => sorted((await db.query<{ v: string }>(q, [id])).rows.map((r) => r.v));
   for (const { id } of users) {
+    // each part of the document on its own: a part Redis does not hold is a miss (the document is partial until a
+    // read refills it); a part it holds must carry Postgres's version, and the counts part Postgres's counts
     checks.push({
       key: keys.profile(id),
       read: async () => {
-        const doc = await redis.hmget(keys.profile(id), 'uv', 'pv', 'deleted');
-        return doc.every((v) => v === null) ? undefined : { uv: doc[0], pv: doc[1], deleted: doc[2] };
+        const [uv = null, pv = null, cv = null, c = null, deleted = null] = await redis.hmget(
+          keys.profile(id),
+          'uv',
+          'pv',
+          'cv',
+          'c',
+          'deleted',
+        );
+        const doc = { uv, pv, cv, c, deleted };
+        return Object.values(doc).every((v) => v === null) ? undefined : doc;
       },
-      expected: async () => {
-        const r = await db.query<{ uv: string | null; pv: string | null }>(
-          `SELECT u.version::text AS uv, p.version::text AS pv FROM users u LEFT JOIN profiles p ON p.user_id = u.id
+      expected: async (found: unknown) => {
+        const held = found as Record<string, string | null>;
+        const r = await db.query<{ uv: string | null; pv: string | null; cv: string | null; c: string | null }>(
+          `SELECT u.version::text AS uv, p.version::text AS pv, c.version::text AS cv,
+                  json_build_object('friends', c.friends, 'followers', c.followers, 'following', c.following,
+                                    'blocking', c.blocking)::text AS c
+             FROM users u LEFT JOIN profiles p ON p.user_id = u.id LEFT JOIN user_counts c ON c.user_id = u.id
             WHERE u.id = $1`,
           [id],
         );
         const row = r.rows[0];
+        const part = (field: 'uv' | 'pv' | 'cv') =>
+          held[field] === null || !row?.[field] ? null : rowVersion(row[field]);
         return {
-          uv: row?.uv ? rowVersion(row.uv) : null,
-          pv: row?.pv ? rowVersion(row.pv) : null,
+          uv: part('uv'),
+          pv: part('pv'),
+          cv: part('cv'),
+          c: held.c === null || !row?.cv ? null : JSON.stringify(JSON.parse(row.c ?? 'null')),
           deleted: row ? null : '1',
         };
       },

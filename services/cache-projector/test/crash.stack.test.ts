@@ -165,16 +165,22 @@ describe('cache-projector: crashes lose nothing', () => {
     const [heldThread] = await redis.zrangebyscore(keys.forumFront(category ?? ''), '(-inf', '+inf');
     expect(heldThread).toBeDefined();
 
-    // the auditor does see a wrong projection: a stale profile part, message body and thread
+    // the auditor does see a wrong projection: a stale profile part, wrong counts, a stale message body and thread
     const stale = (json: string | null) => `00000000000000000000|${json?.slice(json.indexOf('|') + 1) ?? ''}`;
     await redis.hset(keys.profile(users[1]?.id ?? ''), 'uv', '00000000000000000000');
+    await redis.hset(keys.profile(users[2]?.id ?? ''), 'c', '{"friends":99,"followers":0,"following":0,"blocking":0}');
     const body = await redis.hget(keys.conversationBodies(conversation), heldMessage ?? '');
     await redis.hset(keys.conversationBodies(conversation), heldMessage ?? '', stale(body));
     const thread = await redis.hget(keys.forumFrontBodies(category ?? ''), heldThread ?? '');
     await redis.hset(keys.forumFrontBodies(category ?? ''), heldThread ?? '', stale(thread));
     const wrong = await audit(db, redis, keys, { recentMessages: 100, settleMs: 100, rechecks: 1 });
     expect(wrong.mismatches.map((m) => m.key).sort()).toEqual(
-      [keys.profile(users[1]?.id ?? ''), keys.conversationRecent(conversation), keys.forumFront(category ?? '')].sort(),
+      [
+        keys.profile(users[1]?.id ?? ''),
+        keys.profile(users[2]?.id ?? ''),
+        keys.conversationRecent(conversation),
+        keys.forumFront(category ?? ''),
+      ].sort(),
     );
     expect(await projector.stop()).toBe(0);
   }, 180_000);

@@ -102,7 +102,13 @@ async function expectConverged(ctx: TestContext, redis: Redis, g: Generations) {
   expect(result.mismatches).toEqual([]);
   // the auditor counts an absent projection as a miss; after a flush and a rebuild, none may be absent
   const users = (await db.query<{ id: string }>('SELECT id FROM users')).rows;
-  for (const { id } of users) expect(await redis.hget(keys.profile(id), 'uv'), `profile ${id}`).not.toBeNull();
+  for (const { id } of users) {
+    const parts = await redis.hmget(keys.profile(id), 'uv', 'c');
+    expect(
+      parts.map((p) => p !== null),
+      `profile ${id}: uv, c`,
+    ).toEqual([true, true]);
+  }
   const rooms = await db.query<{ id: string; messages: number }>(
     'SELECT r.id, (SELECT count(*)::int FROM messages m WHERE m.room_id = r.id) AS messages FROM chat_rooms r',
   );

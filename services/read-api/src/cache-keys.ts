@@ -8,15 +8,14 @@ import crypto from 'node:crypto';
 export interface AsideKeys {
   /** first page of a user's friends / followers / following */
   relations(kind: 'friends' | 'followers' | 'following', userId: string): string;
-  counts(userId: string): string;
   blocks(userId: string): string;
   forumFirstPage(categoryId: string): string;
   search(mode: string, value: string): string;
   estimate(name: string, params: readonly unknown[]): string;
   presence(userId: string): string;
   /**
-   * The cache-aside entries to drop when the projector changed `key`: `hot` ones (counts, blocks: read with the
-   * L1) and `pages` (first pages of lists).
+   * The cache-aside entries to drop when the projector changed `key`: `hot` ones (blocks: read with the L1) and
+   * `pages` (first pages of lists).
    */
   derivedFrom(key: string): { hot: string[]; pages: string[] };
 }
@@ -27,7 +26,6 @@ const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 export function asideKeys(prefix: string): AsideKeys {
   const keys: AsideKeys = {
     relations: (kind, id) => `${prefix}{u:${id}}:aside:${kind}`,
-    counts: (id) => `${prefix}{u:${id}}:aside:counts`,
     blocks: (id) => `${prefix}{u:${id}}:aside:blocks`,
     forumFirstPage: (id) => `${prefix}{forum:${id}}:aside:threads`,
     search: (mode, value) => `${prefix}{search:${digest(`${mode}\n${value}`)}}:aside`,
@@ -38,7 +36,7 @@ export function asideKeys(prefix: string): AsideKeys {
       if (!m?.[1] || !m[2]) return { hot: [], pages: [] };
       const [, id, what] = m;
       if (what === 'blocks') return { hot: [keys.blocks(id)], pages: [] };
-      return { hot: [keys.counts(id)], pages: [keys.relations(what as 'friends' | 'followers' | 'following', id)] };
+      return { hot: [], pages: [keys.relations(what as 'friends' | 'followers' | 'following', id)] };
     },
   };
   // a projection key of any generation (`<prefix><generation>:{…}`, or `<prefix>{…}` for the first)

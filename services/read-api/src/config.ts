@@ -53,8 +53,8 @@ export const readApiEnv = {
   /** Cache-aside entries (first pages of lists, forum pages, search results): time to live. */
   READ_API_LIST_TTL_MS: envTypes.positiveInt(30_000),
   /**
-   * A user's counts and blocks: every change to them is announced by the projector (and dropped here at once), so
-   * they may live long; the TTL only bounds what a lost announcement could leave.
+   * Whom a user blocks: every change to it is announced by the projector (and dropped here at once), so it
+   * may live long; the TTL only bounds what a lost announcement could leave.
    */
   READ_API_DERIVED_TTL_MS: envTypes.positiveInt(600_000),
   /** A user counts as online this long after a heartbeat. */

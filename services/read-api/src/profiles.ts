@@ -1,5 +1,6 @@
 /**
- * Profiles: the projector's document in Redis (`{u:<id>}:profile`, parts `u`/`uv` and `p`/`pv`), with an
+ * Profiles: the projector's document in Redis (`{u:<id>}:profile`, parts `u`/`uv`, `p`/`pv` and the counts
+ * `c`/`cv`), with an
  * in-process L1 in front of it and the database behind it. A document that is missing or partial (evicted,
  * expired, a part dropped) is read from the database and written back with the projector's own version-checked
  * `putPart`: a fill never overwrites a newer projection, and a deleted user's tombstone refuses it, so a fill cannot
@@ -13,6 +14,8 @@ import type { L1Cache } from '@bgc/cache/l1-cache';
 import type { ScriptedCluster, ScriptedRedis } from '@bgc/cache/scripts';
 import { scriptedPipeline } from '@bgc/cache/scripts';
 import { rowVersion } from '@bgc/cache/versions';
+import { countsJson } from '@bgc/cache/projections';
+import type { Counts } from '@bgc/queries/people';
 import { profileDocument } from '@bgc/queries/people';
 import { run } from '@bgc/queries/query';
 import type { CacheOutcome } from './metrics.ts';
@@ -23,7 +26,10 @@ export type Row = Record<string, unknown>;
 export interface ProfileDocument {
   user: Row;
   profile: Row | null;
+  counts: Counts;
 }
+
+const NO_COUNTS: Counts = { friends: 0, followers: 0, following: 0, blocking: 0 };
 
 export type ProfileMode = 'l1+redis' | 'redis' | 'db';
 
@@ -39,12 +45,12 @@ function asEvent(row: Record<string, unknown>): Row {
 /** The document in a Redis hash: null when deleted, undefined when missing or partial (read the database). */
 function parse(hash: Record<string, string>): ProfileDocument | null | undefined {
   if (hash.deleted !== undefined) return null;
-  if (hash.u === undefined || hash.p === undefined) return undefined;
-  return { user: JSON.parse(hash.u) as Row, profile: JSON.parse(hash.p) as Row };
+  if (hash.u === undefined || hash.p === undefined || hash.c === undefined) return undefined;
+  return { user: JSON.parse(hash.u) as Row, profile: JSON.parse(hash.p) as Row, counts: JSON.parse(hash.c) as Counts };
 }
 
 const sizeOf = (key: string, hash: Record<string, string>) =>
-  key.length + (hash.u?.length ?? 0) + (hash.p?.length ?? 0) + 64;
+  key.length + (hash.u?.length ?? 0) + (hash.p?.length ?? 0) + (hash.c?.length ?? 0) + 64;
 
 export class ProfileStore {
   readonly #redis: ScriptedRedis | ScriptedCluster;
@@ -113,15 +119,21 @@ export class ProfileStore {
     const user = asEvent(row.u);
     const profile = row.p ? asEvent(row.p) : null;
     const key = this.#keys.profile(userId);
-    // both parts are on the document's key: one slot, so one pipeline on a cluster too
+    // every part is on the document's key: one slot, so one pipeline on a cluster too
     const writes = scriptedPipeline(this.#redis);
     writes.putPart(key, 'uv', 'u', rowVersion(user.version), JSON.stringify(user), this.#ttlMs);
     if (profile) writes.putPart(key, 'pv', 'p', rowVersion(profile.version), JSON.stringify(profile), this.#ttlMs);
+    // no counts row: the user is being deleted (its row went first); shown as zeros, and no part is written
+    const c = row.c;
+    const counts: Counts = c
+      ? { friends: c.friends, followers: c.followers, following: c.following, blocking: c.blocking }
+      : NO_COUNTS;
+    if (c) writes.putPart(key, 'cv', 'c', rowVersion(c.version), countsJson(c), this.#ttlMs);
     const results = (await writes.exec()) ?? [];
-    if (results.every(([err, applied]) => !err && applied === 1)) return { user, profile };
+    if (results.every(([err, applied]) => !err && applied === 1)) return { user, profile, counts };
     // refused: Redis holds a newer part, or a tombstone; what it holds is the answer
     const now = parse(await this.#redis.hgetall(key));
     if (now === null) return null;
-    return now ?? { user, profile };
+    return now ?? { user, profile, counts };
   }
 }

@@ -1,7 +1,8 @@
 /**
  * Who may see what: a user who blocks the viewer is invisible to them (404, as if absent), only members read a
- * room and only participants a conversation (403). Blocks and counts are cache-aside entries (with the L1), dropped
- * when the projector reports a change of the user's blocks or relations. Memberships come from the projector's
+ * room and only participants a conversation (403). Blocks are a cache-aside entry (with the L1), dropped when the
+ * projector reports a change of the user's blocks; whether a user blocks anyone at all is in its profile document's
+ * counts. Memberships come from the projector's
  * membership hashes; anything but "present" there is asked of the database (a join the projector has not applied
  * yet, an evicted hash), so a projection can delay a refusal by its lag but never refuse a member.
  */
@@ -9,8 +10,7 @@ import type { CacheAside } from '@bgc/cache/cache-aside';
 import type { Keyspace } from '@bgc/cache/keys';
 import type { Cluster, Redis } from 'ioredis';
 import { conversationMembership, roomMembership } from '@bgc/queries/access';
-import type { CountsRow } from '@bgc/queries/people';
-import { blockedBy, relationCounts } from '@bgc/queries/people';
+import { blockedBy } from '@bgc/queries/people';
 import { run } from '@bgc/queries/query';
 import type { AsideKeys } from './cache-keys.ts';
 import { forbidden, notFound } from '@bgc/http-api/api-error';
@@ -52,21 +52,6 @@ export class Visibility {
       value: await load(),
     }));
     return value?.includes(ctx.viewerId) ?? false;
-  }
-
-  async counts(ctx: ReadContext, userId: string): Promise<CountsRow> {
-    const load = async () => {
-      const [row] = await run(await ctx.db(), relationCounts, [userId]);
-      return row ?? { friends: 0, followers: 0, following: 0 };
-    };
-    if (ctx.fresh) {
-      this.#onBypass('counts');
-      return load();
-    }
-    const { value } = await this.#cache.get('counts', this.#aside.counts(userId), async () => ({
-      value: await load(),
-    }));
-    return value ?? { friends: 0, followers: 0, following: 0 };
   }
 
   async assertRoomMember(ctx: ReadContext, roomId: string): Promise<void> {

@@ -1,6 +1,6 @@
 /**
- * Write-through: after a transaction commits, the rows a user must see at once (their own profile, their room and
- * conversation memberships) are written to the Redis projections before the answer leaves, with the projector's own
+ * Write-through: after a transaction commits, the rows a user must see at once (their own profile and counts, their
+ * room and conversation memberships) are written to the Redis projections before the answer leaves, with the projector's own
  * rules (`@bgc/cache/projections`) and guarded scripts. So:
  *  - the bytes are the projector's: rows are read back with the CDC's type parsers (`changeEventTypes`) and turned
  *    into writes by `projectEvent` from a change event made here;
@@ -33,6 +33,7 @@ import type { Logger } from '@bgc/telemetry/logger';
 export type CacheTarget =
   | { table: 'users'; id: string }
   | { table: 'profiles'; userId: string }
+  | { table: 'user_counts'; userId: string }
   | { table: 'room_members'; roomId: string; userId: string }
   | { table: 'conversation_participants'; conversationId: string; userId: string };
 
@@ -42,6 +43,7 @@ const UNPUBLISHED: Record<string, readonly string[]> = { users: ['password_hash'
 const READ: Record<CacheTarget['table'], string> = {
   users: 'SELECT * FROM users WHERE id = $1',
   profiles: 'SELECT * FROM profiles WHERE user_id = $1',
+  user_counts: 'SELECT * FROM user_counts WHERE user_id = $1',
   room_members: 'SELECT * FROM room_members WHERE room_id = $1 AND user_id = $2',
   conversation_participants: 'SELECT * FROM conversation_participants WHERE conversation_id = $1 AND user_id = $2',
 };
@@ -55,6 +57,7 @@ function keyOf(target: CacheTarget): { params: string[]; key: Row } {
     case 'users':
       return { params: [t.id], key: { id: t.id } };
     case 'profiles':
+    case 'user_counts':
       return { params: [t.userId], key: { user_id: t.userId } };
     case 'room_members':
       return { params: [t.roomId, t.userId], key: { room_id: t.roomId, user_id: t.userId } };

@@ -2,7 +2,6 @@
 import { z } from 'zod';
 import type { Page } from '@bgc/queries/cursor';
 import { follows, friends } from '@bgc/queries/page';
-import type { CountsRow } from '@bgc/queries/people';
 import type { FriendRow } from '@bgc/queries/queries';
 import type { Queryable } from '@bgc/queries/query';
 import { notFound } from '@bgc/http-api/api-error';
@@ -15,7 +14,7 @@ import type { Services } from '../services.ts';
 
 const userParams = z.strictObject({ userId: uuid('userId') });
 
-function presentProfile(doc: ProfileDocument, counts: CountsRow, self: boolean) {
+function presentProfile(doc: ProfileDocument, self: boolean) {
   const u = doc.user;
   const p = doc.profile ?? {};
   return {
@@ -29,19 +28,21 @@ function presentProfile(doc: ProfileDocument, counts: CountsRow, self: boolean) 
     interests: p.interests ?? [],
     createdAt: u.created_at,
     lastActiveAt: u.last_active_at ?? null,
-    counts,
+    counts: { friends: doc.counts.friends, followers: doc.counts.followers, following: doc.counts.following },
     versions: { user: Number(u.version), profile: p.version === undefined ? null : Number(p.version) },
   };
 }
 
-/** The user's document, or a 404 when there is none, it is deactivated, or the user blocks the viewer. */
+/**
+ * The user's document, or a 404 when there is none, it is deactivated, or the user blocks the viewer. Whom the user
+ * blocks is looked up only when its counts say it blocks anyone (about 1% of users in the generated data).
+ */
 async function visibleProfile(services: Services, read: ReadContext, userId: string) {
-  const [found, blocked] = await Promise.all([
-    services.profiles.get(read, userId, services.flags.get('cache.profile')),
-    services.visibility.blocksViewer(read, userId),
-  ]);
-  const { doc, from } = found;
-  if (!doc || doc.user.is_active === false || blocked) throw notFound('user', 'userId');
+  const { doc, from } = await services.profiles.get(read, userId, services.flags.get('cache.profile'));
+  if (!doc || doc.user.is_active === false) throw notFound('user', 'userId');
+  if (doc.counts.blocking > 0 && (await services.visibility.blocksViewer(read, userId))) {
+    throw notFound('user', 'userId');
+  }
   return { doc, from };
 }
 
@@ -68,21 +69,18 @@ const relationRoute = (kind: Kind) =>
     responses: { 200: 'a page: items, hasNext, next, totalEstimate', 404: 'no such user (or it blocks you)' },
     handler: async ({ params, query, read, services }) => {
       checkCursor(query.cursor, 'time');
-      await visibleProfile(services, read, params.userId);
+      const { doc } = await visibleProfile(services, read, params.userId);
       const list = pageOf[kind];
-      const [page, counts] = await Promise.all([
-        query.cursor
-          ? read.db().then((db) => list(db, params.userId, query.cursor ?? null, query.limit))
-          : firstPage(services, read, {
-              keyspace: kind,
-              key: services.aside.relations(kind, params.userId),
-              enabled: services.flags.get('cache.relations') === 'cache-aside',
-              limit: query.limit,
-              pageOf: (db, limit) => list(db, params.userId, null, limit),
-            }),
-        services.visibility.counts(read, params.userId),
-      ]);
-      return { body: pageBody(page, presentPerson, counts[kind]) };
+      const page = await (query.cursor
+        ? read.db().then((db) => list(db, params.userId, query.cursor ?? null, query.limit))
+        : firstPage(services, read, {
+            keyspace: kind,
+            key: services.aside.relations(kind, params.userId),
+            enabled: services.flags.get('cache.relations') === 'cache-aside',
+            limit: query.limit,
+            pageOf: (db, limit) => list(db, params.userId, null, limit),
+          }));
+      return { body: pageBody(page, presentPerson, doc.counts[kind]) };
     },
   });
 
@@ -94,12 +92,9 @@ export const userRoutes: AnyRoute[] = [
     params: userParams,
     responses: { 200: 'the profile', 404: 'no such user (or it blocks you)' },
     handler: async ({ params, read, services }) => {
-      const [found, counts] = await Promise.all([
-        visibleProfile(services, read, params.userId),
-        services.visibility.counts(read, params.userId),
-      ]);
+      const found = await visibleProfile(services, read, params.userId);
       read.cache = found.from;
-      return { body: presentProfile(found.doc, counts, params.userId === read.viewerId) };
+      return { body: presentProfile(found.doc, params.userId === read.viewerId) };
     },
   }),
   relationRoute('friends'),

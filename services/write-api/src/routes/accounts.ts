@@ -36,6 +36,8 @@ export const accountRoutes: AnyRoute[] = [
       await tx.profile.create({ data: { userId: user.id } });
       ctx.writeThrough({ table: 'users', id: user.id });
       ctx.writeThrough({ table: 'profiles', userId: user.id });
+      // the row the users trigger made: the new document is whole at once, not refilled by the first read
+      ctx.writeThrough({ table: 'user_counts', userId: user.id });
       return { status: 201, body: { user: presentUser(user), ...(await issueToken(ctx, user.id)) } };
     },
   }),

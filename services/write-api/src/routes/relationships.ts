@@ -11,12 +11,22 @@ import type { AnyRoute } from '../http.ts';
 import { route, uuid } from '../http.ts';
 import { presentRelationship } from '../present.ts';
 import type { Tx } from '../write-tx.ts';
+import type { CacheTarget } from '../write-through.ts';
 
 const target = z.strictObject({ userId: uuid('userId') });
 const other = z.strictObject({ userId: uuid('userId') });
 
 function notSelf(actor: string, userId: string) {
   if (actor === userId) throw new ApiError(400, 'SELF_RELATIONSHIP', 'that is you', { field: 'userId' });
+}
+
+/**
+ * The counts of both users, written through after the commit (the triggers changed them, or did nothing): each sees
+ * their own profile's counts at once. Queued before the work; a request that fails writes nothing through.
+ */
+function bothCounts(writeThrough: (target: CacheTarget) => void, actor: string, userId: string) {
+  writeThrough({ table: 'user_counts', userId: actor });
+  if (userId !== actor) writeThrough({ table: 'user_counts', userId });
 }
 
 async function prepare(tx: Tx, actor: string, userId: string) {
@@ -33,7 +43,8 @@ export const relationshipRoutes: AnyRoute[] = [
     auth: true,
     body: target,
     responses: { 201: 'requested', 200: 'they had asked you: now friends', 403: 'BLOCKED', 409: 'ALREADY_FRIENDS' },
-    handler: async ({ body, userId: actor, tx }) => {
+    handler: async ({ body, userId: actor, tx, writeThrough }) => {
+      bothCounts(writeThrough, actor, body.userId);
       await prepare(tx, actor, body.userId);
       const edges = await tx.relationship.findMany({
         where: {
@@ -69,7 +80,8 @@ export const relationshipRoutes: AnyRoute[] = [
       auth: true,
       params: other,
       responses: { 200: verb === 'accept' ? 'now friends' : 'declined', 404: 'no pending request from that user' },
-      handler: async ({ params, userId: actor, tx }) => {
+      handler: async ({ params, userId: actor, tx, writeThrough }) => {
+        bothCounts(writeThrough, actor, params.userId);
         if (verb === 'accept') await assertNotBlocked(tx, actor, params.userId);
         const pending = await tx.relationship.findFirst({
           where: { fromUserId: params.userId, toUserId: actor, type: 'FRIEND', status: 'PENDING' },
@@ -90,7 +102,8 @@ export const relationshipRoutes: AnyRoute[] = [
     auth: true,
     params: other,
     responses: { 204: 'done', 404: 'not friends' },
-    handler: async ({ params, userId: actor, tx }) => {
+    handler: async ({ params, userId: actor, tx, writeThrough }) => {
+      bothCounts(writeThrough, actor, params.userId);
       const { count } = await tx.relationship.deleteMany({
         where: {
           type: 'FRIEND',
@@ -114,7 +127,8 @@ export const relationshipRoutes: AnyRoute[] = [
         auth: true,
         body: target,
         responses: { 201: 'done', 403: 'BLOCKED', 409: 'ALREADY_EXISTS' },
-        handler: async ({ body, userId: actor, tx }) => {
+        handler: async ({ body, userId: actor, tx, writeThrough }) => {
+          bothCounts(writeThrough, actor, body.userId);
           if (type === 'FOLLOW') await prepare(tx, actor, body.userId);
           else {
             notSelf(actor, body.userId);
@@ -142,7 +156,8 @@ export const relationshipRoutes: AnyRoute[] = [
         auth: true,
         params: other,
         responses: { 204: 'done', 404: 'no such relationship' },
-        handler: async ({ params, userId: actor, tx }) => {
+        handler: async ({ params, userId: actor, tx, writeThrough }) => {
+          bothCounts(writeThrough, actor, params.userId);
           const { count } = await tx.relationship.deleteMany({
             where: { fromUserId: actor, toUserId: params.userId, type },
           });
