@@ -109,7 +109,11 @@ export async function demo(step: (s: DemoStep) => void): Promise<void> {
   const profile = await readFromCache(
     `/v1/users/${ann.id}`,
     bob.token,
-    (j) => (j as { bio?: string }).bio === 'Plays chess on Sundays',
+    // her counts come with the document: the projector applies the friendship and the follow
+    (j) => {
+      const p = j as { bio?: string; counts?: { friends?: number; followers?: number } };
+      return p.bio === 'Plays chess on Sundays' && p.counts?.friends === 1 && p.counts.followers === 1;
+    },
   );
   const counts = (profile as { counts?: Json }).counts ?? {};
   step({

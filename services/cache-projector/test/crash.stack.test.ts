@@ -155,7 +155,14 @@ describe('cache-projector: crashes lose nothing', () => {
     const result = await audit(db, redis, keys, { recentMessages: 100, settleMs: 1000, rechecks: 5 });
     expect(result.mismatches, `seed ${seed}, ${steps} writes`).toEqual([]);
     expect(result).toMatchObject({ users: 8, rooms: 3, conversations: 2, categories: 1 });
-    expect(Object.keys(await redis.hgetall(keys.profile(users[0]?.id ?? ''))).sort()).toEqual(['p', 'pv', 'u', 'uv']);
+    expect(Object.keys(await redis.hgetall(keys.profile(users[0]?.id ?? ''))).sort()).toEqual([
+      'c',
+      'cv',
+      'p',
+      'pv',
+      'u',
+      'uv',
+    ]);
     expect(await redis.zcard(keys.roomRecent(rooms[0] ?? ''))).toBeGreaterThan(0);
     // what was audited was there: the conversations' lists and the front page (its floor, and threads above it)
     const conversation = conversations[1]?.id ?? '';

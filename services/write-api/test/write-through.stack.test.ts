@@ -66,9 +66,14 @@ describe('write-api: write-through to the Redis projections', () => {
     expect(
       [...presentMembers(await redis.hgetall(ks.conversationMembers(conversation.body.id))).keys()].sort(),
     ).toEqual([ann.id, bob.id].sort());
+    // a follow: both users' counts (which the triggers changed) are in their documents before the answer
+    expect(JSON.parse((await redis.hget(ks.profile(bob.id), 'c')) ?? '{}')).toMatchObject({ following: 0 });
+    expect((await api.post('/v1/follows', { userId: ann.id }, { token: bob.token })).status).toBe(201);
+    expect(JSON.parse((await redis.hget(ks.profile(bob.id), 'c')) ?? '{}')).toMatchObject({ following: 1 });
+    expect(JSON.parse((await redis.hget(ks.profile(ann.id), 'c')) ?? '{}')).toMatchObject({ followers: 1 });
     expect((await api.post(`/v1/rooms/${room.body.id}/leave`, {}, { token: bob.token })).status).toBe(204);
     expect(presentMembers(await redis.hgetall(ks.roomMembers(room.body.id))).has(bob.id)).toBe(false);
-    expect(await writeThroughCount(server.url, 'applied')).toBeGreaterThanOrEqual(7);
+    expect(await writeThroughCount(server.url, 'applied')).toBeGreaterThanOrEqual(8);
     const written = await redis.hgetall(ks.profile(ann.id));
     const bobLeft = (await redis.hgetall(ks.roomMembers(room.body.id)))[bob.id];
 
@@ -82,7 +87,7 @@ describe('write-api: write-through to the Redis projections', () => {
     );
     const projected = await eventually('the projector’s own document for Ann', async () => {
       const doc = await redis.hgetall(alone.profile(ann.id));
-      return doc.pv === written.pv && doc.uv === written.uv ? doc : undefined;
+      return doc.pv === written.pv && doc.uv === written.uv && doc.cv === written.cv ? doc : undefined;
     });
     // byte for byte what the projector writes from the change events
     expect(projected).toEqual(written);
