@@ -8,9 +8,10 @@
  *   node bench/profile-read.ts [--db bench_full] [--rates 1000,2000,3000,5000] [--duration 30] [--warmup 30] [--zipf 1.0]
  *                              [--maxmemory 1gb] [--sample-ratio 0.01]
  *
- * Steady state, as in production: the profile documents of the users the run will read are first written to Redis
- * the way the cache projector keeps them (`projectEvent` + the guarded scripts, from the rows); the read API's own
- * entries (counts, blocks) and its L1 fill during the warm-up. Then each rate is measured in turn.
+ * Steady state, as in production: the profile documents of the users the run will read (user, profile and counts)
+ * are first written to Redis the way the cache projector keeps them (`projectEvent` + the guarded scripts, from the
+ * rows); the read API's own entries (blocks, for the 1% of users who block anyone) and its L1 fill during the
+ * warm-up. Then each rate is measured in turn.
  * Needs the stack (./bgc start), a generated database (node bench/generate.ts --db bench_full --scale full), and
  * vegeta (built once with Go from the module proxy into ~/.cache/bgc-replica/gobin if missing).
  * The cache Redis's maxmemory is set to --maxmemory for the run (the hot set of 1M profiles needs more than the
@@ -37,7 +38,7 @@ import { processCpuSeconds } from './src/process-cpu.ts';
 import { runProgram, table } from './src/stats.ts';
 import type { VegetaReport } from './src/vegeta.ts';
 import { attack, vegetaBinary, writeTargets } from './src/vegeta.ts';
-import { cacheLookups } from './src/read-api-metrics.ts';
+import { cacheLookups, databaseReads } from './src/read-api-metrics.ts';
 import { benchArgs } from './src/cli-args.ts';
 
 const { values: args } = benchArgs({
@@ -96,6 +97,7 @@ async function prefill(db: pg.Client, redis: Redis, users: string[]) {
     for (const [table, column] of [
       ['users', 'id'],
       ['profiles', 'user_id'],
+      ['user_counts', 'user_id'],
     ] as const) {
       const { rows } = await db.query<Row>({
         text: `SELECT * FROM ${table} WHERE ${column} = ANY($1::uuid[])`,
@@ -187,15 +189,18 @@ try {
     report: VegetaReport;
     profile: ReturnType<typeof hitRatio> | undefined;
     cpu: number;
+    dbReads: number;
   }[] = [];
   let before = await lookups();
   for (const rate of rates) {
     const cpu0 = processCpuSeconds(api.pid);
+    const db0 = await databaseReads(PORT);
     log(`measuring: ${rate}/s for ${args.duration} s`);
     const report = await attack(bin, targets, rate, Number(args.duration));
     const cpu = processCpuSeconds(api.pid) - cpu0;
+    const dbReads = (await databaseReads(PORT)) - db0;
     const after = await lookups();
-    rows.push({ label: String(rate), report, profile: hitRatio(before, after, 'profile'), cpu });
+    rows.push({ label: String(rate), report, profile: hitRatio(before, after, 'profile'), cpu, dbReads });
     before = after;
   }
   // the same rates against a bare node:http server answering a body of the API's size: the machine's HTTP floor
@@ -203,7 +208,7 @@ try {
   for (const rate of rates) {
     log(`ceiling: a bare node:http server, ${rate}/s for ${args.duration} s`);
     const report = await bareHttpCeiling(bin, rate, Number(args.duration), bodyBytes);
-    rows.push({ label: `bare node:http ${rate}`, report, profile: undefined, cpu: NaN });
+    rows.push({ label: `bare node:http ${rate}`, report, profile: undefined, cpu: NaN, dbReads: NaN });
   }
   const ceilingKey = (await redis.keys(`${KEY_PREFIX}*:profile`).then((k) => k[0])) ?? '';
   log('ceiling: redis-benchmark HGETALL of a profile document, 50 clients');
@@ -221,7 +226,8 @@ Zipf(${args.zipf}) over the ${ids.length} users of ${args.db} (${draws.length} d
 order of users); their profile documents first written to Redis as the projector keeps them; warm-up ${args.warmup} s
 at ${args['warmup-rate']}/s, then ${args.duration} s per rate; one read API process (trace sampling ${args['sample-ratio']}), cache
 Redis maxmemory ${args.maxmemory}; latency from vegeta (client side, from each request's scheduled start); hits from
-the read API's cache_lookups_total{keyspace="profile"} per phase; CPU of the read API process from /proc; everything
+the read API's cache_lookups_total{keyspace="profile"} per phase, database reads from its read_api_db_reads_total;
+CPU of the read API process from /proc, per request over the requests vegeta sent; everything
 on this ${os.cpus().length}-core machine.
 
 ${table(
@@ -234,9 +240,11 @@ ${table(
     'max ms',
     'success',
     'profile hits (L1 / Redis)',
+    'requests that read the DB',
     'read API CPU',
+    'CPU ms/request',
   ],
-  [{ label: `warm-up ${args['warmup-rate']}`, report: warm, profile: undefined, cpu: NaN }, ...rows].map((r) => [
+  [{ label: `warm-up ${args['warmup-rate']}`, report: warm, profile: undefined, cpu: NaN, dbReads: NaN }, ...rows].map((r) => [
     r.label,
     r.report.throughput.toFixed(0),
     msOf(r.report.latencies['50th']),
@@ -247,7 +255,9 @@ ${table(
     r.profile
       ? `${pct(r.profile.hits, r.profile.total)} (${pct(r.profile.l1, r.profile.total)} / ${pct(r.profile.redis, r.profile.total)})`
       : '—',
+    Number.isNaN(r.dbReads) ? '—' : pct(r.dbReads, r.report.requests),
     Number.isNaN(r.cpu) ? '—' : `${((r.cpu / Number(args.duration)) * 100).toFixed(0)}% of a core`,
+    Number.isNaN(r.cpu) ? '—' : ((r.cpu * 1000) / Math.max(1, r.report.requests)).toFixed(3),
   ]),
 )}
 

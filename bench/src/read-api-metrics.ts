@@ -11,3 +11,9 @@ export async function cacheLookups(port: number | string): Promise<Map<string, n
   }
   return out;
 }
+
+/** Requests that read the database (read_api_db_reads_total, every target and reason), from the read API on `port`. */
+export async function databaseReads(port: number | string): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  return [...text.matchAll(/^read_api_db_reads_total\{[^}]*\} (\S+)$/gm)].reduce((n, m) => n + Number(m[1]), 0);
+}
