@@ -244,21 +244,23 @@ ${table(
     'read API CPU',
     'CPU ms/request',
   ],
-  [{ label: `warm-up ${args['warmup-rate']}`, report: warm, profile: undefined, cpu: NaN, dbReads: NaN }, ...rows].map((r) => [
-    r.label,
-    r.report.throughput.toFixed(0),
-    msOf(r.report.latencies['50th']),
-    msOf(r.report.latencies['90th']),
-    msOf(r.report.latencies['99th']),
-    msOf(r.report.latencies.max),
-    `${(r.report.success * 100).toFixed(2)}%`,
-    r.profile
-      ? `${pct(r.profile.hits, r.profile.total)} (${pct(r.profile.l1, r.profile.total)} / ${pct(r.profile.redis, r.profile.total)})`
-      : '—',
-    Number.isNaN(r.dbReads) ? '—' : pct(r.dbReads, r.report.requests),
-    Number.isNaN(r.cpu) ? '—' : `${((r.cpu / Number(args.duration)) * 100).toFixed(0)}% of a core`,
-    Number.isNaN(r.cpu) ? '—' : ((r.cpu * 1000) / Math.max(1, r.report.requests)).toFixed(3),
-  ]),
+  [{ label: `warm-up ${args['warmup-rate']}`, report: warm, profile: undefined, cpu: NaN, dbReads: NaN }, ...rows].map(
+    (r) => [
+      r.label,
+      r.report.throughput.toFixed(0),
+      msOf(r.report.latencies['50th']),
+      msOf(r.report.latencies['90th']),
+      msOf(r.report.latencies['99th']),
+      msOf(r.report.latencies.max),
+      `${(r.report.success * 100).toFixed(2)}%`,
+      r.profile
+        ? `${pct(r.profile.hits, r.profile.total)} (${pct(r.profile.l1, r.profile.total)} / ${pct(r.profile.redis, r.profile.total)})`
+        : '—',
+      Number.isNaN(r.dbReads) ? '—' : pct(r.dbReads, r.report.requests),
+      Number.isNaN(r.cpu) ? '—' : `${((r.cpu / Number(args.duration)) * 100).toFixed(0)}% of a core`,
+      Number.isNaN(r.cpu) ? '—' : ((r.cpu * 1000) / Math.max(1, r.report.requests)).toFixed(3),
+    ],
+  ),
 )}
 
 status codes: ${rows.map((r) => `${r.label}/s ${JSON.stringify(r.report.status_codes)}`).join('; ')} (404: an inactive user, as
