@@ -10,12 +10,12 @@
 -- FRIEND rows on either side, followers / following = ACCEPTED FOLLOW rows to / from the user, blocking = BLOCK
 -- rows from the user. `version` rises with every change, as the projector's guarded writes need.
 --
--- Locks: the triggers update the rows of both users of a relationship, in user id order, so two transactions that
+-- Locks: the triggers update the rows of both users of a relationship, in user id order, so two statements that
 -- touch the same two users cannot deadlock on them. Concurrent follows of one user serialize on that user's row
--- for the rest of their (short) transactions. Creating the triggers takes SHARE ROW EXCLUSIVE on users and
--- relationships, so their writes wait (reads do not) until this transaction commits, after the backfill: that
--- makes the backfill exact (no change can slip between its count and the trigger). Measured on bench_full (1M
--- users, 4.3M relationships): see prisma/README.md.
+-- for the rest of their (short) transactions. This migration creates the table and the triggers only (creating a
+-- trigger locks its table's writes for the moment of this transaction); the rows of the users that exist are
+-- filled by the next migration, in batches with short locks (`…_user_counts_backfill.ts`): until then a
+-- relationship change finds no row to update, which the backfill's count, taken after it, includes.
 CREATE TABLE user_counts (
   user_id    uuid PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
   friends    integer NOT NULL DEFAULT 0,
@@ -72,8 +72,10 @@ BEGIN
   RETURN NULL;
 END $$;
 
--- Sets every user's row to what the relationships hold (a bulk load with the triggers disabled calls it too:
--- bench/src/generate.ts); a row whose counts are already right is left alone, its version unchanged. The same
+-- Sets every user's row to what the relationships hold, in one statement over the whole table: for a bulk load
+-- with the triggers disabled and no writer (bench/src/generate.ts), and to repair; a row whose counts are already
+-- right is left alone, its version unchanged. It locks nothing beyond its rows, so run it only when no
+-- relationship is being written, or the count may miss a change made meanwhile. The same
 -- contributions as user_counts_of, spelled out: one scan of the table, and Postgres 15's planner fails ("variable
 -- not found in subplan target list") on that function applied LATERAL to whole rows.
 CREATE FUNCTION user_counts_recount() RETURNS bigint LANGUAGE plpgsql AS $$
@@ -108,13 +110,54 @@ CREATE TRIGGER users_user_counts AFTER INSERT ON users
 CREATE TRIGGER relationships_user_counts AFTER INSERT OR UPDATE OR DELETE ON relationships
   FOR EACH ROW EXECUTE FUNCTION user_counts_on_relationship();
 
-SELECT user_counts_recount();
+-- The backfill of the users that exist (the next migration calls it outside a transaction): a batch of users at
+-- a time, in id order, each batch its own transaction. A batch first locks its users' rows (a relationship insert
+-- takes KEY SHARE on both users for its foreign keys, so one touching the batch waits) and their relationship rows
+-- (an update or delete of one waits), then counts with a snapshot taken after those locks: no change can fall
+-- between the count and the triggers. Writes touching the batch wait for one batch (milliseconds), never for the
+-- whole table. A relationship inserted meanwhile is counted by its trigger, after the batch: Postgres fires a row's
+-- AFTER triggers in name order, and the foreign-key check (`RI_ConstraintTrigger_…`, upper case first) waits for
+-- the batch's lock before `relationships_user_counts` looks for the row. Idempotent: a batch run again rewrites only
+-- rows that are wrong. A deadlock with a writer (which
+-- locked a relationship row, then wants a user of the batch) aborts one of the two; rerun the migration.
+CREATE PROCEDURE user_counts_backfill(batch integer DEFAULT 2000) LANGUAGE plpgsql AS $$
+DECLARE
+  last_id uuid := '00000000-0000-0000-0000-000000000000';
+  ids uuid[];
+BEGIN
+  LOOP
+    SELECT array_agg(id ORDER BY id) INTO ids FROM (SELECT id FROM users WHERE id > last_id ORDER BY id LIMIT batch) b;
+    EXIT WHEN ids IS NULL;
+    PERFORM 1 FROM users WHERE id = ANY (ids) ORDER BY id FOR UPDATE;
+    PERFORM 1 FROM relationships WHERE from_user_id = ANY (ids) FOR SHARE;
+    PERFORM 1 FROM relationships WHERE to_user_id = ANY (ids) FOR SHARE;
+    INSERT INTO user_counts AS c (user_id, friends, followers, following, blocking)
+    SELECT u.id,
+           (SELECT count(*) FROM relationships r
+             WHERE r.from_user_id = u.id AND r.type = 'FRIEND' AND r.status = 'ACCEPTED')
+           + (SELECT count(*) FROM relationships r
+               WHERE r.to_user_id = u.id AND r.type = 'FRIEND' AND r.status = 'ACCEPTED'),
+           (SELECT count(*) FROM relationships r WHERE r.to_user_id = u.id AND r.type = 'FOLLOW' AND r.status = 'ACCEPTED'),
+           (SELECT count(*) FROM relationships r
+             WHERE r.from_user_id = u.id AND r.type = 'FOLLOW' AND r.status = 'ACCEPTED'),
+           (SELECT count(*) FROM relationships r WHERE r.from_user_id = u.id AND r.type = 'BLOCK')
+      FROM users u WHERE u.id = ANY (ids)
+    ON CONFLICT (user_id) DO UPDATE
+       SET friends = excluded.friends, followers = excluded.followers, following = excluded.following,
+           blocking = excluded.blocking, updated_at = now(), version = c.version + 1
+     WHERE (c.friends, c.followers, c.following, c.blocking)
+           IS DISTINCT FROM (excluded.friends, excluded.followers, excluded.following, excluded.blocking);
+    last_id := ids[array_length(ids, 1)];
+    COMMIT;
+  END LOOP;
+END $$;
 
 -- streamed like the other entities (REPLICA IDENTITY DEFAULT: the key says whose counts a delete drops)
 ALTER PUBLICATION bgc_cdc ADD TABLE user_counts;
 
 -- Down Migration
 ALTER PUBLICATION bgc_cdc DROP TABLE user_counts;
+DROP PROCEDURE user_counts_backfill(integer);
 DROP TRIGGER relationships_user_counts ON relationships;
 DROP TRIGGER users_user_counts ON users;
 DROP FUNCTION user_counts_recount();

@@ -1,6 +1,7 @@
 /**
- * `user_counts` (migration `…_user_counts.sql`): the triggers keep every user's row equal to what counting the
- * relationships gives, through inserts, status changes, type changes, deletes and a user's deletion, and
+ * `user_counts` (migrations `…_user_counts.sql`, `…_user_counts_backfill.ts`): the triggers keep every user's row
+ * equal to what counting the relationships gives, through inserts, status changes, type changes, deletes and a
+ * user's deletion; the batched backfill fills the rows of users who had none while relationships keep changing; and
  * `user_counts_recount()` repairs a row without touching the right ones.
  */
 import type { ClientBase } from 'pg';
@@ -31,47 +32,52 @@ async function addUsers(db: ClientBase, n: number): Promise<string[]> {
   return rows.map((r) => r.id);
 }
 
+/** `n` random relationship writes among `users`: inserts, status and type changes, deletes. */
+async function randomChanges(db: ClientBase, users: string[], n: number, seed: number) {
+  const random = seededRandom(seed);
+  const pick = <T>(xs: readonly T[]) => xs[Math.floor(random() * xs.length)] as T;
+  const types = ['FRIEND', 'FOLLOW', 'BLOCK'] as const;
+  const statuses = ['PENDING', 'ACCEPTED', 'DECLINED'] as const;
+  for (let i = 0; i < n; i++) {
+    const [from, to] = [pick(users), pick(users)];
+    if (from === to) continue;
+    const action = random();
+    if (action < 0.5) {
+      await db.query(
+        `INSERT INTO relationships (from_user_id, to_user_id, type, status) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (from_user_id, type, to_user_id) DO UPDATE SET status = excluded.status`,
+        [from, to, pick(types), pick(statuses)],
+      );
+    } else if (action < 0.7) {
+      await db.query(`UPDATE relationships SET status = $3 WHERE from_user_id = $1 AND to_user_id = $2`, [
+        from,
+        to,
+        pick(statuses),
+      ]);
+    } else if (action < 0.75) {
+      // a type change moves the row between counts (the unique key may refuse it: then nothing changed)
+      await db
+        .query(`UPDATE relationships SET type = $3 WHERE from_user_id = $1 AND to_user_id = $2`, [
+          from,
+          to,
+          pick(types),
+        ])
+        .catch((err: unknown) => {
+          if ((err as { code?: string }).code !== '23505') throw err;
+        });
+    } else {
+      await db.query(`DELETE FROM relationships WHERE from_user_id = $1 AND to_user_id = $2`, [from, to]);
+    }
+  }
+}
+
 describe('user_counts', () => {
   test('random relationship changes keep every row equal to the count', async () => {
     await using ctx = await openTestContext('user-counts', { migrated: true });
     const db = await ctx.connectAs('writer');
     const users = await addUsers(db, 12);
     expect((await db.query(KEPT)).rows).toHaveLength(12);
-    const random = seededRandom(Number(process.env.BGC_TEST_SEED ?? 7));
-    const pick = <T>(xs: readonly T[]) => xs[Math.floor(random() * xs.length)] as T;
-    const types = ['FRIEND', 'FOLLOW', 'BLOCK'] as const;
-    const statuses = ['PENDING', 'ACCEPTED', 'DECLINED'] as const;
-    for (let i = 0; i < 400; i++) {
-      const [from, to] = [pick(users), pick(users)];
-      if (from === to) continue;
-      const action = random();
-      if (action < 0.5) {
-        await db.query(
-          `INSERT INTO relationships (from_user_id, to_user_id, type, status) VALUES ($1, $2, $3, $4)
-           ON CONFLICT (from_user_id, type, to_user_id) DO UPDATE SET status = excluded.status`,
-          [from, to, pick(types), pick(statuses)],
-        );
-      } else if (action < 0.7) {
-        await db.query(`UPDATE relationships SET status = $3 WHERE from_user_id = $1 AND to_user_id = $2`, [
-          from,
-          to,
-          pick(statuses),
-        ]);
-      } else if (action < 0.75) {
-        // a type change moves the row between counts (the unique key may refuse it: then nothing changed)
-        await db
-          .query(`UPDATE relationships SET type = $3 WHERE from_user_id = $1 AND to_user_id = $2`, [
-            from,
-            to,
-            pick(types),
-          ])
-          .catch((err: unknown) => {
-            if ((err as { code?: string }).code !== '23505') throw err;
-          });
-      } else {
-        await db.query(`DELETE FROM relationships WHERE from_user_id = $1 AND to_user_id = $2`, [from, to]);
-      }
-    }
+    await randomChanges(db, users, 400, Number(process.env.BGC_TEST_SEED ?? 7));
     const counted = (await db.query(COUNTED)).rows;
     expect(counted.some((r: { friends: number }) => r.friends > 0)).toBe(true);
     expect((await db.query(KEPT)).rows).toEqual(counted);
@@ -110,5 +116,26 @@ describe('user_counts', () => {
     expect(rows[0]?.n).toBe('1');
     expect((await db.query(KEPT)).rows).toEqual((await db.query(COUNTED)).rows);
     expect([await version(ann), await version(bob), await version(cat)]).toEqual([3, 2, 1]);
+  });
+
+  test('the batched backfill fills the rows users had none of, exactly, while relationships keep changing', async () => {
+    await using ctx = await openTestContext('user-counts-backfill', { migrated: true });
+    const db = await ctx.connectAs('writer');
+    const users = await addUsers(db, 10);
+    await randomChanges(db, users, 150, 11);
+    // as before the migration: users without rows (the triggers then find nothing to update)
+    const migrator = await ctx.connectAs('migrator');
+    await migrator.query('DELETE FROM user_counts');
+    await randomChanges(db, users, 50, 12);
+    expect((await db.query(KEPT)).rows).toEqual([]);
+    // batches of 2 users while another connection writes
+    const writes = randomChanges(db, users, 150, 13);
+    await migrator.query('CALL user_counts_backfill(2)');
+    await writes;
+    expect((await db.query(KEPT)).rows).toEqual((await db.query(COUNTED)).rows);
+    // run again: nothing to change
+    const before = (await db.query('SELECT user_id, version FROM user_counts ORDER BY user_id')).rows;
+    await migrator.query('CALL user_counts_backfill(3)');
+    expect((await db.query('SELECT user_id, version FROM user_counts ORDER BY user_id')).rows).toEqual(before);
   });
 });
