@@ -6,9 +6,10 @@
 -- profile document (part `c`), so a profile is one Redis read. `blocking = 0`, most users, also spares the read API
 -- the "does this user block the viewer" lookup.
 --
--- The counts are exactly what `relation_counts` / `blocked_by` (`@bgc/queries/people`) count: friends = ACCEPTED
--- FRIEND rows on either side, followers / following = ACCEPTED FOLLOW rows to / from the user, blocking = BLOCK
--- rows from the user. `version` rises with every change, as the projector's guarded writes need.
+-- The counts are what counting the relationships gives (`packages/db/src/user-counts.pg.test.ts` holds them to
+-- it; `blocked_by` in `@bgc/queries/people` lists the blocks themselves): friends = ACCEPTED FRIEND rows on either
+-- side, followers / following = ACCEPTED FOLLOW rows to / from the user, blocking = BLOCK rows from the user.
+-- `version` rises with every change, as the projector's guarded writes need.
 --
 -- Locks: the triggers update the rows of both users of a relationship, in user id order, so two statements that
 -- touch the same two users cannot deadlock on them. Concurrent follows of one user serialize on that user's row
