@@ -1,8 +1,7 @@
 /**
  * Profiles: the projector's document in Redis (`{u:<id>}:profile`, parts `u`/`uv`, `p`/`pv` and the counts
- * `c`/`cv`), with an
- * in-process L1 in front of it and the database behind it. A document that is missing or partial (evicted,
- * expired, a part dropped) is read from the database and written back with the projector's own version-checked
+ * `c`/`cv`), with an in-process L1 in front of it and the database behind it. A document that is missing or partial
+ * (evicted, expired, a part dropped, or written before the counts were part of it) is read from the database and written back with the projector's own version-checked
  * `putPart`: a fill never overwrites a newer projection, and a deleted user's tombstone refuses it, so a fill cannot
  * bring a deleted user back.
  *

@@ -2,9 +2,9 @@
  * Who may see what: a user who blocks the viewer is invisible to them (404, as if absent), only members read a
  * room and only participants a conversation (403). Blocks are a cache-aside entry (with the L1), dropped when the
  * projector reports a change of the user's blocks; whether a user blocks anyone at all is in its profile document's
- * counts. Memberships come from the projector's
- * membership hashes; anything but "present" there is asked of the database (a join the projector has not applied
- * yet, an evicted hash), so a projection can delay a refusal by its lag but never refuse a member.
+ * counts. Memberships come from the projector's membership hashes; anything but "present" there is asked of the
+ * database (a join the projector has not applied yet, an evicted hash), so a projection can delay a refusal by its
+ * lag but never refuse a member.
  */
 import type { CacheAside } from '@bgc/cache/cache-aside';
 import type { Keyspace } from '@bgc/cache/keys';
