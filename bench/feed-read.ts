@@ -39,7 +39,7 @@ import { bareHttpCeiling } from './src/http-ceiling.ts';
 import { cpuBetweenSnapshots, cpuSnapshot, perUnit, processCpuSeconds } from './src/process-cpu.ts';
 import { percentile, runProgram, table } from './src/stats.ts';
 import type { VegetaReport } from './src/vegeta.ts';
-import { attack, vegetaBinary, writeTargets } from './src/vegeta.ts';
+import { attack, reportCells, vegetaBinary, writeTargets } from './src/vegeta.ts';
 import { cacheLookups } from './src/read-api-metrics.ts';
 import { benchArgs } from './src/cli-args.ts';
 
@@ -291,7 +291,6 @@ try {
   const hgetall = await rb(redisPort(infra.REDIS_URL), ['HGETALL', bodyKey]);
   const hgetallP = await rb(redisPort(infra.REDIS_URL), ['-P', want, 'HGETALL', bodyKey]);
 
-  const msOf = (ns: number) => (ns / 1e6).toFixed(2);
   const pct = (x: number, of: number) => `${((100 * x) / Math.max(1, of)).toFixed(1)}%`;
   const firstSorted = [...firstMs].sort((a, b) => a - b);
   process.stdout.write(`
@@ -325,12 +324,7 @@ ${table(
   ],
   rows.map((r) => [
     r.label,
-    r.report.throughput.toFixed(0),
-    msOf(r.report.latencies['50th']),
-    msOf(r.report.latencies['90th']),
-    msOf(r.report.latencies['99th']),
-    msOf(r.report.latencies.max),
-    `${(r.report.success * 100).toFixed(2)}%`,
+    ...reportCells(r.report),
     r.sources
       ? (() => {
           const total = r.sources.redis + r.sources.database + r.sources.bypass;

@@ -37,7 +37,7 @@ import { bareHttpCeiling } from './src/http-ceiling.ts';
 import { processCpuSeconds } from './src/process-cpu.ts';
 import { runProgram, table } from './src/stats.ts';
 import type { VegetaReport } from './src/vegeta.ts';
-import { attack, vegetaBinary, writeTargets } from './src/vegeta.ts';
+import { attack, reportCells, vegetaBinary, writeTargets } from './src/vegeta.ts';
 import { cacheLookups, databaseReads } from './src/read-api-metrics.ts';
 import { benchArgs } from './src/cli-args.ts';
 
@@ -218,7 +218,6 @@ try {
     process.env,
   );
   const ceiling = /([\d.]+) requests per second/.exec(bench)?.[1] ?? bench.trim();
-  const msOf = (ns: number) => (ns / 1e6).toFixed(2);
   const pct = (x: number, of: number) => `${((100 * x) / Math.max(1, of)).toFixed(1)}%`;
   process.stdout.write(`
 method: vegeta open loop at fixed rates (GET /v1/users/:id, bearer token, keep-alive, ≤ 256 connections), ids
@@ -247,12 +246,7 @@ ${table(
   [{ label: `warm-up ${args['warmup-rate']}`, report: warm, profile: undefined, cpu: NaN, dbReads: NaN }, ...rows].map(
     (r) => [
       r.label,
-      r.report.throughput.toFixed(0),
-      msOf(r.report.latencies['50th']),
-      msOf(r.report.latencies['90th']),
-      msOf(r.report.latencies['99th']),
-      msOf(r.report.latencies.max),
-      `${(r.report.success * 100).toFixed(2)}%`,
+      ...reportCells(r.report),
       r.profile
         ? `${pct(r.profile.hits, r.profile.total)} (${pct(r.profile.l1, r.profile.total)} / ${pct(r.profile.redis, r.profile.total)})`
         : '—',

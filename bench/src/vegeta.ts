@@ -23,6 +23,20 @@ export interface VegetaReport {
   bytes_in?: { total: number; mean: number };
 }
 
+/** A report's cells for the benches' tables: achieved/s, p50, p90, p99 and max ms, success. */
+export function reportCells(report: VegetaReport): string[] {
+  const ms = (ns: number) => (ns / 1e6).toFixed(2);
+  const l = report.latencies;
+  return [
+    report.throughput.toFixed(0),
+    ms(l['50th']),
+    ms(l['90th']),
+    ms(l['99th']),
+    ms(l.max),
+    `${(report.success * 100).toFixed(2)}%`,
+  ];
+}
+
 export interface VegetaTarget {
   method: string;
   url: string;
