@@ -118,37 +118,50 @@ CREATE TRIGGER relationships_user_counts AFTER INSERT OR UPDATE OR DELETE ON rel
 -- between the count and the triggers. Writes touching the batch wait for one batch (milliseconds), never for the
 -- whole table. A relationship inserted meanwhile is counted by its trigger, after the batch: Postgres fires a row's
 -- AFTER triggers in name order, and the foreign-key check (`RI_ConstraintTrigger_…`, upper case first) waits for
--- the batch's lock before `relationships_user_counts` looks for the row. Idempotent: a batch run again rewrites only
--- rows that are wrong. A deadlock with a writer (which
--- locked a relationship row, then wants a user of the batch) aborts one of the two; rerun the migration.
+-- the batch's lock before `relationships_user_counts` looks for the row. A batch that deadlocks with a writer, or
+-- waits past the migrator's lock_timeout, is rolled back (releasing its locks) and tried again, up to 20 times in a
+-- row. Idempotent: a batch run again rewrites only rows that are wrong.
 CREATE PROCEDURE user_counts_backfill(batch integer DEFAULT 2000) LANGUAGE plpgsql AS $$
 DECLARE
   last_id uuid := '00000000-0000-0000-0000-000000000000';
   ids uuid[];
+  failures integer := 0;
 BEGIN
   LOOP
     SELECT array_agg(id ORDER BY id) INTO ids FROM (SELECT id FROM users WHERE id > last_id ORDER BY id LIMIT batch) b;
     EXIT WHEN ids IS NULL;
-    PERFORM 1 FROM users WHERE id = ANY (ids) ORDER BY id FOR UPDATE;
-    PERFORM 1 FROM relationships WHERE from_user_id = ANY (ids) FOR SHARE;
-    PERFORM 1 FROM relationships WHERE to_user_id = ANY (ids) FOR SHARE;
-    INSERT INTO user_counts AS c (user_id, friends, followers, following, blocking)
-    SELECT u.id,
-           (SELECT count(*) FROM relationships r
-             WHERE r.from_user_id = u.id AND r.type = 'FRIEND' AND r.status = 'ACCEPTED')
-           + (SELECT count(*) FROM relationships r
-               WHERE r.to_user_id = u.id AND r.type = 'FRIEND' AND r.status = 'ACCEPTED'),
-           (SELECT count(*) FROM relationships r WHERE r.to_user_id = u.id AND r.type = 'FOLLOW' AND r.status = 'ACCEPTED'),
-           (SELECT count(*) FROM relationships r
-             WHERE r.from_user_id = u.id AND r.type = 'FOLLOW' AND r.status = 'ACCEPTED'),
-           (SELECT count(*) FROM relationships r WHERE r.from_user_id = u.id AND r.type = 'BLOCK')
-      FROM users u WHERE u.id = ANY (ids)
-    ON CONFLICT (user_id) DO UPDATE
-       SET friends = excluded.friends, followers = excluded.followers, following = excluded.following,
-           blocking = excluded.blocking, updated_at = now(), version = c.version + 1
-     WHERE (c.friends, c.followers, c.following, c.blocking)
-           IS DISTINCT FROM (excluded.friends, excluded.followers, excluded.following, excluded.blocking);
-    last_id := ids[array_length(ids, 1)];
+    BEGIN
+      PERFORM 1 FROM users WHERE id = ANY (ids) ORDER BY id FOR UPDATE;
+      PERFORM 1 FROM relationships WHERE from_user_id = ANY (ids) FOR SHARE;
+      PERFORM 1 FROM relationships WHERE to_user_id = ANY (ids) FOR SHARE;
+      INSERT INTO user_counts AS c (user_id, friends, followers, following, blocking)
+      SELECT u.id,
+             (SELECT count(*) FROM relationships r
+               WHERE r.from_user_id = u.id AND r.type = 'FRIEND' AND r.status = 'ACCEPTED')
+             + (SELECT count(*) FROM relationships r
+                 WHERE r.to_user_id = u.id AND r.type = 'FRIEND' AND r.status = 'ACCEPTED'),
+             (SELECT count(*) FROM relationships r
+               WHERE r.to_user_id = u.id AND r.type = 'FOLLOW' AND r.status = 'ACCEPTED'),
+             (SELECT count(*) FROM relationships r
+               WHERE r.from_user_id = u.id AND r.type = 'FOLLOW' AND r.status = 'ACCEPTED'),
+             (SELECT count(*) FROM relationships r WHERE r.from_user_id = u.id AND r.type = 'BLOCK')
+        FROM users u WHERE u.id = ANY (ids)
+      ON CONFLICT (user_id) DO UPDATE
+         SET friends = excluded.friends, followers = excluded.followers, following = excluded.following,
+             blocking = excluded.blocking, updated_at = now(), version = c.version + 1
+       WHERE (c.friends, c.followers, c.following, c.blocking)
+             IS DISTINCT FROM (excluded.friends, excluded.followers, excluded.following, excluded.blocking);
+      last_id := ids[array_length(ids, 1)];
+      failures := 0;
+    EXCEPTION WHEN deadlock_detected OR lock_not_available THEN
+      -- a writer that holds a relationship row and then wants a user of the batch (the block route), or a lock
+      -- held past the migrator's lock_timeout: the batch's locks are released with its subtransaction, the writer
+      -- goes on, and the same batch is tried again
+      failures := failures + 1;
+      IF failures > 20 THEN RAISE; END IF;
+      RAISE NOTICE 'user_counts_backfill: batch after % retried (%)', last_id, SQLERRM;
+      PERFORM pg_sleep(0.05 * failures);
+    END;
     COMMIT;
   END LOOP;
 END $$;

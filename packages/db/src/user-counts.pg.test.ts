@@ -1,12 +1,14 @@
 /**
  * `user_counts` (migrations `…_user_counts.sql`, `…_user_counts_backfill.ts`): the triggers keep every user's row
  * equal to what counting the relationships gives, through inserts, status changes, type changes, deletes and a
- * user's deletion; the batched backfill fills the rows of users who had none while relationships keep changing; and
- * `user_counts_recount()` repairs a row without touching the right ones.
+ * user's deletion; the batched backfill fills the rows of users who had none while relationships keep changing, and
+ * retries a batch that deadlocks with a writer; and `user_counts_recount()` repairs a row without touching the right
+ * ones.
  */
 import type { ClientBase } from 'pg';
 import { describe, expect, test } from 'vitest';
 import { openTestContext } from '@bgc/testkit/context';
+import { eventually } from '@bgc/testkit/eventually';
 import { seededRandom } from '@bgc/testkit/seeded-random';
 
 /** The counts as the relationships give them (the definition the triggers must keep). */
@@ -137,5 +139,46 @@ describe('user_counts', () => {
     const before = (await db.query('SELECT user_id, version FROM user_counts ORDER BY user_id')).rows;
     await migrator.query('CALL user_counts_backfill(3)');
     expect((await db.query('SELECT user_id, version FROM user_counts ORDER BY user_id')).rows).toEqual(before);
+  });
+
+  test('a batch that deadlocks with a writer is rolled back and tried again; the writer goes on', async () => {
+    await using ctx = await openTestContext('user-counts-deadlock', { migrated: true });
+    const writer = await ctx.connectAs('writer');
+    const [x, y, z] = await addUsers(writer, 3);
+    await writer.query(
+      `INSERT INTO relationships (from_user_id, to_user_id, type, status) VALUES ($1, $2, 'FRIEND', 'PENDING')`,
+      [x, y],
+    );
+    const migrator = await ctx.connectAs('migrator');
+    await migrator.query('DELETE FROM user_counts');
+    const backfillPid = Number((await migrator.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]?.pid);
+    // the writer holds the x→y row (the block route deletes rows first), the backfill locks x, then waits for that
+    // row; the writer then inserts x→z, whose foreign-key check waits for x: a cycle, found first by the backfill,
+    // which waited first
+    await writer.query('BEGIN');
+    await writer.query(`UPDATE relationships SET status = 'ACCEPTED' WHERE from_user_id = $1 AND to_user_id = $2`, [
+      x,
+      y,
+    ]);
+    const backfill = migrator.query('CALL user_counts_backfill(10)');
+    const observer = await ctx.connectAs('migrator');
+    await eventually('the backfill waiting for the writer’s row', async () => {
+      const r = await observer.query<{ waiting: boolean }>(
+        `SELECT wait_event_type = 'Lock' AS waiting FROM pg_stat_activity WHERE pid = $1`,
+        [backfillPid],
+      );
+      return r.rows[0]?.waiting ? true : undefined;
+    });
+    await writer.query(
+      `INSERT INTO relationships (from_user_id, to_user_id, type, status) VALUES ($1, $2, 'FOLLOW', 'ACCEPTED')`,
+      [x, z],
+    );
+    await writer.query('COMMIT');
+    await backfill;
+    expect((await writer.query(KEPT)).rows).toEqual((await writer.query(COUNTED)).rows);
+    expect((await writer.query(KEPT)).rows.find((r: { user_id: string }) => r.user_id === x)).toMatchObject({
+      friends: 1,
+      following: 1,
+    });
   });
 });
