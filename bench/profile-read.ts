@@ -181,7 +181,7 @@ const api = await startServiceProcess({
 });
 try {
   const rates = args.rates.split(',').map(Number);
-  // gently: a cold read API fills counts and blocks from the database (leases, fills), which costs more than a read
+  // gently: a cold read API fills its L1, and the blocks of users who block anyone from the database (leases, fills)
   log(`warm-up: ${args['warmup-rate']}/s for ${args.warmup} s`);
   const warm = await attack(bin, targets, Number(args['warmup-rate']), Number(args.warmup));
   const rows: {
