@@ -38,7 +38,7 @@ import { processCpuSeconds } from './src/process-cpu.ts';
 import { runProgram, table } from './src/stats.ts';
 import type { VegetaReport } from './src/vegeta.ts';
 import { attack, reportCells, vegetaBinary, writeTargets } from './src/vegeta.ts';
-import { cacheLookups, databaseReads } from './src/read-api-metrics.ts';
+import { readApiCounters } from './src/read-api-metrics.ts';
 import { benchArgs } from './src/cli-args.ts';
 
 const { values: args } = benchArgs({
@@ -119,7 +119,7 @@ async function prefill(db: pg.Client, redis: Redis, users: string[]) {
   }
 }
 
-const lookups = () => cacheLookups(PORT);
+const counters = () => readApiCounters(PORT);
 
 function hitRatio(before: Map<string, number>, after: Map<string, number>, keyspace: string) {
   const d = (o: string) => (after.get(`${keyspace}/${o}`) ?? 0) - (before.get(`${keyspace}/${o}`) ?? 0);
@@ -191,16 +191,15 @@ try {
     cpu: number;
     dbReads: number;
   }[] = [];
-  let before = await lookups();
+  let before = await counters();
   for (const rate of rates) {
     const cpu0 = processCpuSeconds(api.pid);
-    const db0 = await databaseReads(PORT);
     log(`measuring: ${rate}/s for ${args.duration} s`);
     const report = await attack(bin, targets, rate, Number(args.duration));
     const cpu = processCpuSeconds(api.pid) - cpu0;
-    const dbReads = (await databaseReads(PORT)) - db0;
-    const after = await lookups();
-    rows.push({ label: String(rate), report, profile: hitRatio(before, after, 'profile'), cpu, dbReads });
+    const after = await counters();
+    const profile = hitRatio(before.lookups, after.lookups, 'profile');
+    rows.push({ label: String(rate), report, profile, cpu, dbReads: after.databaseReads - before.databaseReads });
     before = after;
   }
   // the same rates against a bare node:http server answering a body of the API's size: the machine's HTTP floor

@@ -11,6 +11,7 @@ import type { Cluster, Redis } from 'ioredis';
 import { FLOOR } from '@bgc/cache/front-page';
 import type { Keyspace } from '@bgc/cache/keys';
 import { presentMembers } from '@bgc/cache/scripts';
+import { countsJson } from '@bgc/cache/projections';
 import { rowVersion } from '@bgc/cache/versions';
 
 export interface Mismatch {
@@ -73,10 +74,17 @@ export async function audit(db: pg.Client | pg.Pool, redis: Redis | Cluster, key
       },
       expected: async (found: unknown) => {
         const held = found as Record<string, string | null>;
-        const r = await db.query<{ uv: string | null; pv: string | null; cv: string | null; c: string | null }>(
+        const r = await db.query<{
+          uv: string | null;
+          pv: string | null;
+          cv: string | null;
+          friends: number;
+          followers: number;
+          following: number;
+          blocking: number;
+        }>(
           `SELECT u.version::text AS uv, p.version::text AS pv, c.version::text AS cv,
-                  json_build_object('friends', c.friends, 'followers', c.followers, 'following', c.following,
-                                    'blocking', c.blocking)::text AS c
+                  c.friends, c.followers, c.following, c.blocking
              FROM users u LEFT JOIN profiles p ON p.user_id = u.id LEFT JOIN user_counts c ON c.user_id = u.id
             WHERE u.id = $1`,
           [id],
@@ -88,7 +96,8 @@ export async function audit(db: pg.Client | pg.Pool, redis: Redis | Cluster, key
           uv: part('uv'),
           pv: part('pv'),
           cv: part('cv'),
-          c: held.c === null || !row?.cv ? null : JSON.stringify(JSON.parse(row.c ?? 'null')),
+          // the bytes the projector and the read API's fill write
+          c: held.c === null || !row?.cv ? null : countsJson(row),
           deleted: row ? null : '1',
         };
       },
