@@ -38,6 +38,7 @@ import { processCpuSeconds } from './src/process-cpu.ts';
 import { runProgram, table } from './src/stats.ts';
 import type { VegetaReport } from './src/vegeta.ts';
 import { attack, reportCells, vegetaBinary, writeTargets } from './src/vegeta.ts';
+import type { ReadApiCounters } from './src/read-api-metrics.ts';
 import { readApiCounters } from './src/read-api-metrics.ts';
 import { benchArgs } from './src/cli-args.ts';
 
@@ -52,12 +53,14 @@ const { values: args } = benchArgs({
     maxmemory: { type: 'string', default: '1gb' },
     'sample-ratio': { type: 'string', default: '0.01' },
     targets: { type: 'string', default: '400000' },
+    instances: { type: 'string', default: '1' },
   },
 });
 const log = (s: string) => process.stderr.write(`${s}\n`);
 const infra = loadEnv(infraEnv);
 const roles = loadEnv(databaseEnv);
 const PORT = 23390;
+const INSTANCES = Number(args.instances);
 const KEY_PREFIX = 'bench:profiles:';
 /** The same role and database on the primary (the read API's fallback past the replica's lag). */
 const onPrimary = (url: string) => {
@@ -119,7 +122,13 @@ async function prefill(db: pg.Client, redis: Redis, users: string[]) {
   }
 }
 
-const counters = () => readApiCounters(PORT);
+/** The counters of every instance, summed. */
+async function counters(): Promise<ReadApiCounters> {
+  const each = await Promise.all(Array.from({ length: INSTANCES }, (_, i) => readApiCounters(PORT + i)));
+  const lookups = new Map<string, number>();
+  for (const c of each) for (const [k, v] of c.lookups) lookups.set(k, (lookups.get(k) ?? 0) + v);
+  return { lookups, databaseReads: each.reduce((n, c) => n + c.databaseReads, 0) };
+}
 
 function hitRatio(before: Map<string, number>, after: Map<string, number>, keyspace: string) {
   const d = (o: string) => (after.get(`${keyspace}/${o}`) ?? 0) - (before.get(`${keyspace}/${o}`) ?? 0);
@@ -148,7 +157,12 @@ const targets = path.join(os.tmpdir(), 'bgc-profile-read-targets.jsonl');
 const header = { Authorization: [`Bearer ${token}`] };
 writeTargets(
   targets,
-  Array.from(draws, (r) => ({ method: 'GET', url: `http://127.0.0.1:${PORT}/v1/users/${ids[r]}`, header })),
+  // with several instances the draws take them in turn, as a load balancer would spread them
+  Array.from(draws, (r, i) => ({
+    method: 'GET',
+    url: `http://127.0.0.1:${PORT + (i % INSTANCES)}/v1/users/${ids[r]}`,
+    header,
+  })),
 );
 const distinct = new Set(draws).size;
 log(`${draws.length} Zipf(${args.zipf}) draws over ${ids.length} users: ${distinct} distinct`);
@@ -163,22 +177,25 @@ await prefill(admin, redis, readUsers);
 await admin.end();
 log(`  done in ${((Date.now() - filled) / 1000).toFixed(1)} s`);
 const bin = vegetaBinary(log);
-const api = await startServiceProcess({
-  name: 'read-api',
-  entry: path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../services/read-api/src/main.ts'),
-  env: {
-    BGC_DB_READER_URL: withDatabase(roles.DB_READER_URL, args.db),
-    BGC_DB_READER_PRIMARY_URL: onPrimary(withDatabase(roles.DB_READER_URL, args.db)),
-    BGC_READ_API_PORT: String(PORT),
-    BGC_READ_API_KEY_PREFIX: KEY_PREFIX,
-    BGC_TRACE_SAMPLE_RATIO: args['sample-ratio'],
-    BGC_LOG_LEVEL: 'info',
-  },
-  ready: (line) => line.includes('"url":"'),
-  timeoutMs: 30_000,
-}).catch((err: unknown) => {
-  throw new Error(`the read API did not start: ${(err as Error).message}`);
-});
+const startApi = (port: number) =>
+  startServiceProcess({
+    name: 'read-api',
+    entry: path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../services/read-api/src/main.ts'),
+    env: {
+      BGC_DB_READER_URL: withDatabase(roles.DB_READER_URL, args.db),
+      BGC_DB_READER_PRIMARY_URL: onPrimary(withDatabase(roles.DB_READER_URL, args.db)),
+      BGC_READ_API_PORT: String(port),
+      BGC_READ_API_KEY_PREFIX: KEY_PREFIX,
+      BGC_TRACE_SAMPLE_RATIO: args['sample-ratio'],
+      BGC_LOG_LEVEL: 'info',
+    },
+    ready: (line) => line.includes('"url":"'),
+    timeoutMs: 30_000,
+  }).catch((err: unknown) => {
+    throw new Error(`the read API did not start: ${(err as Error).message}`);
+  });
+const apis = await Promise.all(Array.from({ length: INSTANCES }, (_, i) => startApi(PORT + i)));
+const apiCpuSeconds = () => apis.reduce((s, api) => s + processCpuSeconds(api.pid), 0);
 try {
   const rates = args.rates.split(',').map(Number);
   // gently: a cold read API fills its L1, and the blocks of users who block anyone from the database (leases, fills)
@@ -193,10 +210,10 @@ try {
   }[] = [];
   let before = await counters();
   for (const rate of rates) {
-    const cpu0 = processCpuSeconds(api.pid);
+    const cpu0 = apiCpuSeconds();
     log(`measuring: ${rate}/s for ${args.duration} s`);
     const report = await attack(bin, targets, rate, Number(args.duration));
-    const cpu = processCpuSeconds(api.pid) - cpu0;
+    const cpu = apiCpuSeconds() - cpu0;
     const after = await counters();
     const profile = hitRatio(before.lookups, after.lookups, 'profile');
     rows.push({ label: String(rate), report, profile, cpu, dbReads: after.databaseReads - before.databaseReads });
@@ -222,7 +239,7 @@ try {
 method: vegeta open loop at fixed rates (GET /v1/users/:id, bearer token, keep-alive, ≤ 256 connections), ids
 Zipf(${args.zipf}) over the ${ids.length} users of ${args.db} (${draws.length} draws, ${distinct} distinct, in a random
 order of users); their profile documents first written to Redis as the projector keeps them; warm-up ${args.warmup} s
-at ${args['warmup-rate']}/s, then ${args.duration} s per rate; one read API process (trace sampling ${args['sample-ratio']}), cache
+at ${args['warmup-rate']}/s, then ${args.duration} s per rate; ${INSTANCES} read API process(es), taking the requests in turn (trace sampling ${args['sample-ratio']}), cache
 Redis maxmemory ${args.maxmemory}; latency from vegeta (client side, from each request's scheduled start); hits from
 the read API's cache_lookups_total{keyspace="profile"} per phase, database reads from its read_api_db_reads_total;
 CPU of the read API process from /proc, per request over the requests vegeta sent; everything
@@ -263,7 +280,7 @@ the same rates against a node:http server that answers every request with a fixe
 (bench/src/http-ceiling.ts), the floor any Node HTTP service meets on this machine
 `);
 } finally {
-  await api[Symbol.asyncDispose]();
+  for (const api of apis) await api[Symbol.asyncDispose]();
   await redis.config('SET', 'maxmemory', previousMaxmemory);
   redis.disconnect();
 }
