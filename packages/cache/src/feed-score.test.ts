@@ -20,6 +20,18 @@ describe('feed scores', () => {
     expect(timeToMicros('2026-11-28T13:33:03.5+00:00')).toBe(timeToMicros('2026-11-28T13:33:03.500000Z'));
   });
 
+  test('a time formats as Date#toISOString does, with six digits of microseconds', () => {
+    // random instants from 1970 to 2200, and the edges of a day
+    const samples = Array.from({ length: 2000 }, () => Math.floor(Math.random() * 7.3e15));
+    samples.push(0, 86_399_999_999, 86_400_000_000, timeToMicros('2024-02-29T23:59:59.999999Z'));
+    for (const micros of samples) {
+      const ms = Math.floor(micros / 1000);
+      const expected = `${new Date(ms).toISOString().slice(0, 19)}.${String(micros % 1_000_000).padStart(6, '0')}Z`;
+      expect(microsToTime(micros)).toBe(expected);
+      expect(timeToMicros(microsToTime(micros))).toBe(micros);
+    }
+  });
+
   test('one microsecond apart stays one apart (the score is exact in a double)', () => {
     const a = timeToMicros('2199-12-31T23:59:59.999998Z');
     const b = timeToMicros('2199-12-31T23:59:59.999999Z');

@@ -15,7 +15,8 @@ import { STATUS_BODY, statusBodyKey } from '@bgc/cache/feed-keys';
 import type { FeedKeyspace } from '@bgc/cache/feed-keys';
 import { timeToMicros } from '@bgc/cache/feed-score';
 import type { FeedEntry, FeedRedis, FeedWrites } from '@bgc/cache/feed-scripts';
-import type { ScriptedPipeline, WriteBatch } from '@bgc/cache/scripts';
+import type { KeyRecordingBatch } from '@bgc/cache/invalidation';
+import type { ScriptedPipeline } from '@bgc/cache/scripts';
 import { rowVersion } from '@bgc/cache/versions';
 import type { ChangeEvent, Row } from '@bgc/events/envelope';
 import { UNAVAILABLE } from '@bgc/events/envelope';
@@ -45,9 +46,10 @@ export interface ChunkWrites {
   posts: ScriptedPipeline;
   /**
    * each body has a hash tag of its own: a batch that makes a script call per tag on a cluster (a pipeline across
-   * slots is refused there), and few calls for them all on one server
+   * slots is refused there), and few calls for them all on one server; it records the keys, whose changes are
+   * published to the read APIs' L1s
    */
-  bodies: WriteBatch;
+  bodies: KeyRecordingBatch;
 }
 
 const text = (table: string, row: Row, column: string): string => {

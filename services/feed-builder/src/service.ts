@@ -18,6 +18,7 @@ import { feedKeyspace } from '@bgc/cache/feed-keys';
 import { eventSequence } from '@bgc/cache/feed-score';
 import type { FeedRedis } from '@bgc/cache/feed-scripts';
 import { FeedWrites, registerFeedScripts } from '@bgc/cache/feed-scripts';
+import { changedKeys, publishInvalidations, recordingKeys } from '@bgc/cache/invalidation';
 import { connectCacheRedis } from '@bgc/cache/redis-client';
 import type { ScriptedCluster, ScriptedPipeline, ScriptedRedis, WriteBatch } from '@bgc/cache/scripts';
 import { registerScripts, scriptedPipeline, writeBatch } from '@bgc/cache/scripts';
@@ -266,7 +267,7 @@ export class FeedBuilder implements Service {
         const fresh = (): ChunkWrites => ({
           feeds: new FeedWrites(deps.store, feedKeyspace(this.#config.FEED_KEY_PREFIX), this.#settings.cap),
           posts: scriptedPipeline(deps.store),
-          bodies: writeBatch(deps.cache),
+          bodies: recordingKeys(writeBatch(deps.cache)),
         });
         let writes = fresh();
         let skipped = 0;
@@ -287,7 +288,7 @@ export class FeedBuilder implements Service {
           }
           // a post to a large audience is many writes: they leave in pipelines of a bounded size, in order
           if (writes.feeds.queued >= FLUSH_WRITES) {
-            const sending = this.#flush(writes);
+            const sending = this.#flush(writes, deps.cache);
             // its failure is seen where it is awaited, or the chunk fails before that and is read again
             sending.catch(() => undefined);
             if (inFlight) changed += await inFlight;
@@ -296,7 +297,7 @@ export class FeedBuilder implements Service {
           }
         }
         if (inFlight) changed += await inFlight;
-        changed += await this.#flush(writes);
+        changed += await this.#flush(writes, deps.cache);
         return { skipped, changed };
       });
       this.#metrics.pulledAuthors.set(deps.pulled.size);
@@ -309,8 +310,18 @@ export class FeedBuilder implements Service {
   }
 
   /** Sends a chunk's writes; resolves with how many feed writes changed a feed, once Redis acknowledged them all. */
-  async #flush(writes: ChunkWrites): Promise<number> {
-    const [replies] = await Promise.all([writes.feeds.exec(), execAll(writes.posts), applyAll(writes.bodies)]);
+  async #flush(writes: ChunkWrites, cache: ScriptedRedis | ScriptedCluster): Promise<number> {
+    const [replies, , bodies] = await Promise.all([
+      writes.feeds.exec(),
+      execAll(writes.posts),
+      applyAll(writes.bodies),
+    ]);
+    // after Redis acknowledged the bodies: the read APIs drop the edited and deleted ones from their L1s. Best effort,
+    // as the projector's (a lost message is bounded by the L1's TTL); not awaited, its answer changes nothing
+    const edited = changedKeys(writes.bodies.queuedKeys, bodies);
+    publishInvalidations(cache, this.#config.FEED_KEY_PREFIX, edited).catch((err: unknown) =>
+      this.#logger.warn({ err, keys: edited.length }, 'invalidations not published; readers’ L1 TTL bounds it'),
+    );
     // counted per flush, not per write: a labelled counter's lookup is not free at thousands of writes a second
     const byLabel = new Map<string, number>();
     const count = (label: string, n: number) => {
@@ -381,6 +392,8 @@ async function execAll(pipeline: ScriptedPipeline): Promise<void> {
 }
 
 /** Sends a batch of guarded writes (nothing when none is queued); a write Redis refused fails the chunk, as above. */
-async function applyAll(batch: WriteBatch): Promise<void> {
-  for (const [err] of await batch.exec()) if (err) throw err;
+async function applyAll(batch: WriteBatch): Promise<[Error | null, unknown][]> {
+  const results = await batch.exec();
+  for (const [err] of results) if (err) throw err;
+  return results;
 }

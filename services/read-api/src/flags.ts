@@ -18,6 +18,8 @@ import type { Logger } from '@bgc/telemetry/logger';
 export const FLAGS = {
   /** profiles: the in-process L1 and Redis, Redis only, or the database only */
   'cache.profile': ['l1+redis', 'redis', 'db'],
+  /** status bodies on feed pages: the in-process L1 and Redis, or Redis only (the replica behind both) */
+  'cache.status_bodies': ['l1+redis', 'redis'],
   /** first pages of room and conversation history: Redis's recent list when it holds enough, or the database */
   'history.source': ['redis-first', 'db'],
   /** first pages of friends, followers and following: cache-aside in Redis, or the database */

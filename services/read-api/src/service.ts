@@ -24,6 +24,7 @@ import { createPool, DbRouter } from './db.ts';
 import { Flags } from './flags.ts';
 import { createMetrics, registerStateGauges } from './metrics.ts';
 import { ProfileStore } from './profiles.ts';
+import { StatusBodies } from './status-bodies.ts';
 import { ReplicaPosition } from './replica-position.ts';
 import type { Services } from './services.ts';
 import { Visibility } from './visibility.ts';
@@ -105,7 +106,7 @@ export class ReadApi implements Service {
       onKeys: (changed) => {
         const derived = { hot: [] as string[], pages: [] as string[] };
         for (const key of changed) {
-          l1.delete(key); // a profile document
+          l1.delete(key); // a profile document or a status body
           const d = aside.derivedFrom(key);
           derived.hot.push(...d.hot);
           derived.pages.push(...d.pages);
@@ -155,6 +156,12 @@ export class ReadApi implements Service {
           l1,
           documentTtlMs: cfg.READ_API_DOCUMENT_TTL_SECONDS * 1000,
           onLookup: (outcome) => lookup('profile', outcome),
+        }),
+        bodies: new StatusBodies({
+          redis,
+          l1,
+          prefix,
+          onLookups: (outcome, n) => metrics.cacheLookups.inc({ keyspace: 'status', outcome }, n),
         }),
         visibility: new Visibility({ redis, keys, aside, cache: hot, onBypass: (ks) => lookup(ks, 'bypass') }),
         pages,

@@ -8,6 +8,7 @@ import type { Routing } from './db.ts';
 import type { Flags } from './flags.ts';
 import type { CacheOutcome, Metrics } from './metrics.ts';
 import type { ProfileStore } from './profiles.ts';
+import type { StatusBodies } from './status-bodies.ts';
 import type { Visibility } from './visibility.ts';
 
 export interface Services {
@@ -27,6 +28,8 @@ export interface Services {
   /** the store Redis (presence) */
   store: Redis;
   profiles: ProfileStore;
+  /** status bodies of feed pages (L1, the cache Redis, the replica) */
+  bodies: StatusBodies;
   visibility: Visibility;
   /** cache-aside for first pages (no L1: forum and search pages have no invalidations, only their TTL) */
   pages: CacheAside;

@@ -1,6 +1,7 @@
 import { Cluster } from 'ioredis';
 import { describe, expect, test } from 'vitest';
 import { statusBodyKey } from '@bgc/cache/feed-keys';
+import { invalidationChannel } from '@bgc/cache/invalidation';
 import { keyspace } from '@bgc/cache/keys';
 import { startRedisCluster } from '@bgc/cache/redis-cluster';
 import { presentMembers } from '@bgc/cache/scripts';
@@ -176,11 +177,17 @@ describe('read-api and its writers on a Redis Cluster as the cache Redis', () =>
       });
       const evicted = built[0];
       if (!evicted) throw new Error('Bob’s feed is empty');
-      await redis.del(statusBodyKey(ctx.redisPrefix, evicted.id));
-      const feed = await read.get<Feed>('/v1/feed', { token: bob.token });
+      // evicted from both levels: gone from the cluster, and dropped from the read API's L1 (which the last read
+      // filled) the way an edit's invalidation drops it, over the cluster's pub/sub
+      const bodyKey = statusBodyKey(ctx.redisPrefix, evicted.id);
+      await redis.del(bodyKey);
+      await redis.publish(invalidationChannel(ctx.redisPrefix), bodyKey);
+      const feed = await eventually('the evicted body read again and filled back', async () => {
+        const r = await read.get<Feed>('/v1/feed', { token: bob.token });
+        return (await redis.exists(bodyKey)) === 1 ? r : undefined;
+      });
       expect(feed.headers.get('cache')).toBe('hit');
       expect(feed.body.source).toBe('redis');
-      expect(await redis.exists(statusBodyKey(ctx.redisPrefix, evicted.id))).toBe(1); // filled again
       const truth = await fromDb<Feed>('/v1/feed', bob.token);
       expect(feed.body.items).toEqual(truth.items);
       expect(feed.body.items.map((i) => i.content)).toEqual(['bob public', 'ann friends only', 'ann public']);

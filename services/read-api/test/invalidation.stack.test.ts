@@ -1,8 +1,9 @@
 import { describe, expect, test } from 'vitest';
 import { openTestContext } from '@bgc/testkit/context';
 import { eventually } from '@bgc/testkit/eventually';
+import { startFeedBuilder } from '../../feed-builder/test/feed-builder-process.ts';
 import { client, signUp } from '../../write-api/test/client.ts';
-import { startPipeline, startReadApi } from './processes.ts';
+import { metric, startPipeline, startReadApi } from './processes.ts';
 
 interface Profile {
   bio: string | null;
@@ -72,6 +73,61 @@ describe('read-api: the invalidation bus keeps every instance’s L1 and cache-a
       );
       const r = await read.get(`/v1/users/${ann.id}`, { token: bob.token });
       expect(r.headers.get('cache')).toBe('hit');
+    }
+  });
+
+  test('two instances: an edited status update reaches both feeds, whose L1 held its body, long before any TTL', async () => {
+    await using ctx = await openTestContext('rapi-invalidation-bodies', { migrated: true });
+    await using pipeline = await startPipeline(ctx);
+    await using builder = await startFeedBuilder(ctx);
+    void builder;
+    const env = { BGC_READ_API_L1_TTL_MS: '600000' };
+    await using first = await startReadApi(ctx, env);
+    await using second = await startReadApi(ctx, env);
+    const api = client(pipeline.writeApi.url);
+    const [ann, bob] = [await signUp(api, 'Ann'), await signUp(api, 'Bob')];
+    expect((await api.post('/v1/follows', { userId: ann.id }, { token: bob.token })).status).toBe(201);
+    const post = await api.post<{ id: string }>(
+      '/v1/status',
+      { content: 'first words', visibility: 'PUBLIC' },
+      {
+        token: ann.token,
+      },
+    );
+    expect(post.status).toBe(201);
+    const contents = async (url: string) => {
+      const r = await client(url).get<{ items: { id: string; content: string }[]; source: string }>('/v1/feed', {
+        token: bob.token,
+      });
+      return r.body.source === 'redis' ? r.body.items.map((i) => i.content) : undefined;
+    };
+    // both feeds from Redis with the body, then the body from each instance's L1
+    for (const reader of [first, second]) {
+      await eventually('Bob’s feed from Redis with Ann’s post', async () =>
+        (await contents(reader.url))?.[0] === 'first words' ? true : undefined,
+      );
+      const l1Hits = () => metric(reader.url, 'cache_lookups_total', 'keyspace="status",outcome="l1_hit"');
+      const before = (await l1Hits()) || 0;
+      expect(await contents(reader.url)).toEqual(['first words']);
+      expect(await l1Hits()).toBe(before + 1);
+    }
+
+    expect(
+      (await api.patch(`/v1/status/${post.body.id}`, { content: 'second thoughts' }, { token: ann.token })).status,
+    ).toBe(200);
+    // the feed entry is unchanged (same id, same time): only the builder's invalidation can replace the L1's body
+    for (const reader of [first, second]) {
+      let last: unknown;
+      await eventually(
+        'the edit on this instance',
+        async () => {
+          last = await contents(reader.url);
+          return Array.isArray(last) && last[0] === 'second thoughts' ? true : undefined;
+        },
+        { timeoutMs: 15_000 },
+      ).catch((err: unknown) => {
+        throw new Error(`${(err as Error).message}: last saw ${JSON.stringify(last)}`);
+      });
     }
   });
 });

@@ -3,8 +3,8 @@
  *
  * Served from the feed builder's precomputed feed (the store Redis: a sorted set of ids, `@bgc/cache/feed-keys`)
  * merged with the recent posts of the high-follower authors the reader follows (pulled at read time, not fanned
- * out). Bodies come from the cache (versioned, refilled from the replica), authors' names and images from the
- * profile documents. The database answers (the spec's CTE on the replica, `homeFeed`) when:
+ * out). Bodies come from the L1 and the cache (`status-bodies.ts`: versioned, refilled from the replica), authors'
+ * names and images from the profile documents. The database answers (the spec's CTE on the replica, `homeFeed`) when:
  *  - the request carries a Commit-LSN (it must see its own write, which the feed may not have yet);
  *  - the reader has no feed: the first read takes the rebuild's lease and asks the builder for it, and the answer
  *    says `partial: true` until the feed is built (so "being built" is never shown as "empty");
@@ -13,18 +13,13 @@
  *  - the store Redis does not answer.
  */
 import { z } from 'zod';
-import { feedKeyspace, STATUS_BODY, statusBodyKey } from '@bgc/cache/feed-keys';
+import { feedKeyspace } from '@bgc/cache/feed-keys';
 import type { FeedKeyspace } from '@bgc/cache/feed-keys';
 import type { FeedPageRead } from '@bgc/cache/feed-page';
 import { readFeedPage } from '@bgc/cache/feed-page';
 import { microsToTime, newerFirst, parseFeedMember, timeToMicros } from '@bgc/cache/feed-score';
-import { hashesAcrossTags } from '@bgc/cache/redis-client';
-import { writeBatch } from '@bgc/cache/scripts';
-import { rowVersion } from '@bgc/cache/versions';
 import { decodeCursor, encodeCursor } from '@bgc/queries/cursor';
-import { statusesByKeys } from '@bgc/queries/feeds';
 import { homeFeed } from '@bgc/queries/page';
-import { run } from '@bgc/queries/query';
 import type { AnyRoute } from '../http.ts';
 import { pageQuery, route } from '../http.ts';
 import { checkCursor } from '../pages.ts';
@@ -119,44 +114,6 @@ async function pulledEntries(services: Services, keys: FeedKeyspace, pulls: Map<
   return entries;
 }
 
-/** Bodies of the entries that have none yet: the cache, else the replica (written back, version-guarded). */
-async function withBodies(services: Services, read: ReadContext, prefix: string, entries: Entry[]) {
-  const missing = entries.filter((e) => !e.body);
-  const cached = await hashesAcrossTags(
-    services.redis,
-    missing.map((e) => statusBodyKey(prefix, e.id)),
-  );
-  const toRead: Entry[] = [];
-  missing.forEach((e, i) => {
-    const hash = cached[i] ?? {};
-    if (hash.deleted !== undefined) e.body = { deleted: true };
-    else if (hash[STATUS_BODY.payloadField]) e.body = parseBody(hash[STATUS_BODY.payloadField]);
-    else toRead.push(e);
-  });
-  if (toRead.length > 0) {
-    const rows = await run(await read.db(), statusesByKeys, [
-      toRead.map((e) => e.id),
-      toRead.map((e) => microsToTime(e.micros)),
-    ]);
-    const byId = new Map(rows.map((r) => [r.id, r]));
-    // a script call per body's tag on a cluster (`writeBatch`), the whole fill in one or a few on one server
-    const fill = writeBatch(services.redis);
-    for (const e of toRead) {
-      const r = byId.get(e.id);
-      if (!r) {
-        e.body = { deleted: true }; // gone from the database: the feed drops it soon
-        continue;
-      }
-      const body = { ...r, version: Number(r.version) };
-      e.body = body;
-      const json = JSON.stringify(body);
-      const { versionField, payloadField } = STATUS_BODY;
-      fill.putPart(statusBodyKey(prefix, e.id), versionField, payloadField, rowVersion(r.version), json, 86_400_000);
-    }
-    await fill.exec();
-  }
-}
-
 async function fromRedis(
   services: Services,
   read: ReadContext,
@@ -183,7 +140,7 @@ async function fromRedis(
     .filter((e) => !seen.has(e.id) && seen.add(e.id));
   if (merged.length <= limit && truncated) return undefined;
   const page = merged.slice(0, limit + 1);
-  await withBodies(services, read, prefix, page);
+  await services.bodies.fill(read, page, services.flags.get('cache.status_bodies'));
   const authors = [...new Set(page.map((e) => e.authorId))];
   const mode = services.flags.get('cache.profile');
   const docs = new Map(
