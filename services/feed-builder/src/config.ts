@@ -59,6 +59,11 @@ export const feedBuilderEnv = {
   FEED_FETCH_MIN_BYTES: envTypes.positiveInt(16 * 1024),
   FEED_COMMIT_INTERVAL_MS: envTypes.nonNegativeInt(1000),
   FEED_DB_POOL_MAX: envTypes.positiveInt(4),
+  /**
+   * rebuild requests waiting together are built together, up to this many at a time (each on a connection of the
+   * pool, so at most FEED_DB_POOL_MAX run at once), between two chunks
+   */
+  FEED_REBUILD_CONCURRENCY: envTypes.positiveInt(4),
   FEED_METRICS_PORT: envTypes.port(23400),
   FEED_HOST: envTypes.oneOf(['127.0.0.1', '0.0.0.0', '::'], '127.0.0.1'),
   OTLP_URL: infraEnv.OTLP_URL,

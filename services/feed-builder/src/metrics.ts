@@ -41,6 +41,12 @@ export function createFeedMetrics(registry: Registry) {
       buckets: [0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5],
       registers,
     }),
+    rebuildGroup: new Histogram({
+      name: 'feed_rebuild_group_size',
+      help: 'Feeds rebuilt together: the requests that were waiting, up to BGC_FEED_REBUILD_CONCURRENCY',
+      buckets: [1, 2, 4, 8, 16, 32],
+      registers,
+    }),
     feedSize: new Histogram({
       name: 'feed_size_entries',
       help: 'Entries of a feed when it is rebuilt',

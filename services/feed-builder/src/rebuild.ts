@@ -79,3 +79,9 @@ export async function nextRequest(blocking: Redis, keys: FeedKeyspace, timeoutSe
   const popped = await blocking.brpop(keys.rebuildRequests(), timeoutSeconds);
   return popped?.[1] ?? null;
 }
+
+/** Up to `count` more requests that are already waiting, without waiting (RPOP with a count). */
+export async function moreRequests(blocking: Redis, keys: FeedKeyspace, count: number): Promise<string[]> {
+  if (count <= 0) return [];
+  return (await blocking.rpop(keys.rebuildRequests(), count)) ?? [];
+}

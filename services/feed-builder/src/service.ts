@@ -37,7 +37,7 @@ import type { FeedMetrics } from './metrics.ts';
 import { createFeedMetrics } from './metrics.ts';
 import { PulledAuthors } from './pulled.ts';
 import { ReplicaClock } from './replica.ts';
-import { nextRequest, rebuildFeed } from './rebuild.ts';
+import { moreRequests, nextRequest, rebuildFeed } from './rebuild.ts';
 import { Serial } from './serial.ts';
 
 const tracer = trace.getTracer('bgc-feed-builder');
@@ -202,32 +202,42 @@ export class FeedBuilder implements Service {
   }
 
   async #rebuildLoop(blocking: Redis, deps: Parameters<typeof rebuildFeed>[0]): Promise<void> {
+    const concurrency = this.#config.FEED_REBUILD_CONCURRENCY;
     while (!this.#abort.signal.aborted) {
-      let userId: string | null;
+      let users: string[];
       try {
-        userId = await nextRequest(blocking, deps.keys, 1);
+        const first = await nextRequest(blocking, deps.keys, 1);
+        if (first === null) continue;
+        // the requests waiting behind it (a cold start asks for many feeds at once) are built with it
+        users = [...new Set([first, ...(await moreRequests(blocking, deps.keys, concurrency - 1))])];
       } catch (err) {
         if (this.#abort.signal.aborted) return;
         this.#logger.warn({ err: (err as Error).message }, 'rebuild requests unreadable; retrying');
         await new Promise((r) => setTimeout(r, 1000));
         continue;
       }
-      if (userId === null) continue;
-      const started = performance.now();
-      try {
-        const done = await this.#serial.run(() => rebuildFeed(deps, userId));
-        this.#metrics.rebuilds.inc({ outcome: done.outcome });
-        if (done.outcome === 'built') {
-          this.#metrics.rebuildSeconds.observe((performance.now() - started) / 1000);
-          this.#metrics.feedSize.observe(done.entries);
-        }
-        this.#logger.debug({ userId, ...done }, 'rebuild');
-      } catch (err) {
-        // the lease runs out and the read API asks again
-        this.#metrics.rebuilds.inc({ outcome: 'failed' });
-        this.#metrics.errors.inc({ code: (err as { code?: string }).code ?? (err as Error).name });
-        this.#logger.warn({ err, userId }, 'rebuild failed');
+      // together as one task between two chunks: different users' feeds, each its own snapshot and replica position,
+      // and no chunk's fan-out decision can fall between a build's snapshot and its write
+      this.#metrics.rebuildGroup.observe(users.length);
+      await this.#serial.run(() => Promise.all(users.map((userId) => this.#rebuildOne(deps, userId))));
+    }
+  }
+
+  async #rebuildOne(deps: Parameters<typeof rebuildFeed>[0], userId: string): Promise<void> {
+    const started = performance.now();
+    try {
+      const done = await rebuildFeed(deps, userId);
+      this.#metrics.rebuilds.inc({ outcome: done.outcome });
+      if (done.outcome === 'built') {
+        this.#metrics.rebuildSeconds.observe((performance.now() - started) / 1000);
+        this.#metrics.feedSize.observe(done.entries);
       }
+      this.#logger.debug({ userId, ...done }, 'rebuild');
+    } catch (err) {
+      // the lease runs out and the read API asks again
+      this.#metrics.rebuilds.inc({ outcome: 'failed' });
+      this.#metrics.errors.inc({ code: (err as { code?: string }).code ?? (err as Error).name });
+      this.#logger.warn({ err, userId }, 'rebuild failed');
     }
   }
 

@@ -7,7 +7,7 @@ import { eventually } from '@bgc/testkit/eventually';
 import { startCdc } from '../../cdc/test/cdc-process.ts';
 import { client, signUp } from '../../write-api/test/client.ts';
 import { startWriteApi } from '../../write-api/test/server.ts';
-import { feedIds, requestRebuild, startFeedBuilder } from './feed-builder-process.ts';
+import { feedIds, requestRebuilds, startFeedBuilder } from './feed-builder-process.ts';
 
 describe('feed-builder: writes through the write API reach the feeds in the store Redis', () => {
   test('fan-out by visibility, edits and deletes, follows and unfollows, blocks, and a pulled author', async () => {
@@ -30,11 +30,19 @@ describe('feed-builder: writes through the write API reach the feeds in the stor
     expect((await api.post(`/v1/friends/requests/${cat.id}/accept`, {}, { token: ann.token })).status).toBe(200);
     const early = await api.post<{ id: string }>('/v1/status', { content: 'before the feeds' }, { token: ann.token });
 
-    // the feeds are built when their owners first read them: here, asked for directly
-    for (const u of [ann, bob, cat]) await requestRebuild(store, ctx.redisPrefix, u.id);
+    // the feeds are built when their owners first read them: here, asked for directly, all three at once
+    await requestRebuilds(
+      store,
+      ctx.redisPrefix,
+      [ann, bob, cat].map((u) => u.id),
+    );
     for (const u of [ann, bob, cat]) {
       await eventually(`${u.id}'s feed built`, async () => ((await feed(u.id)) ? true : undefined));
     }
+    // the three requests waiting together were built together (one group of three)
+    const groups = await (await fetch(`${builder.url}/metrics`)).text();
+    expect(groups).toMatch(/^feed_rebuild_group_size_count(\{[^}]*\})? 1$/m);
+    expect(groups).toMatch(/^feed_rebuild_group_size_sum(\{[^}]*\})? 3$/m);
     expect(await feed(bob.id)).toEqual([early.body.id]);
     // Dan never read his feed: it is not kept, and fan-out leaves no fragment of it
     expect(await feed(dan.id)).toBeUndefined();

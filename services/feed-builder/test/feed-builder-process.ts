@@ -42,11 +42,14 @@ export function startFeedBuilder(
   });
 }
 
-/** What the read API does for a reader without a feed: take the lease, ask for the rebuild. */
-export async function requestRebuild(store: Redis, prefix: string, userId: string): Promise<void> {
+/**
+ * What the read API does for readers without a feed: take each one's lease, ask for the rebuilds (in one push, so
+ * the builder finds them waiting together, as after a cold start).
+ */
+export async function requestRebuilds(store: Redis, prefix: string, userIds: string[]): Promise<void> {
   const keys = feedKeyspace(prefix);
-  await store.set(keys.building(userId), 'test', 'PX', 30_000, 'NX');
-  await store.lpush(keys.rebuildRequests(), userId);
+  for (const userId of userIds) await store.set(keys.building(userId), 'test', 'PX', 30_000, 'NX');
+  await store.lpush(keys.rebuildRequests(), ...userIds);
 }
 
 /** The ids in a user's feed, newest first (undefined while it is not built). */
