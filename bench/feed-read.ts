@@ -76,12 +76,20 @@ const onPrimary = (url: string) => {
 };
 const redisPort = (url: string) => new URL(url).port;
 
-/** The bench's builder's rebuilds: how many, and the mean seconds each took (its feed_rebuild_seconds). */
+/**
+ * The bench's builder's rebuilds: how many, the mean seconds each took (its feed_rebuild_seconds), and how many it
+ * built together on average (feed_rebuild_group_size).
+ */
 async function rebuildStats() {
   const text = await (await fetch(`http://127.0.0.1:${BUILDER_PORT}/metrics`)).text();
   const value = (re: RegExp) => Number(re.exec(text)?.[1] ?? NaN);
   const count = value(/^feed_rebuild_seconds_count\{[^}]*\} (\S+)$/m);
-  return { count, meanMs: (1000 * value(/^feed_rebuild_seconds_sum\{[^}]*\} (\S+)$/m)) / count };
+  const groups = value(/^feed_rebuild_group_size_count\{[^}]*\} (\S+)$/m);
+  return {
+    count,
+    meanMs: (1000 * value(/^feed_rebuild_seconds_sum\{[^}]*\} (\S+)$/m)) / count,
+    meanGroup: value(/^feed_rebuild_group_size_sum\{[^}]*\} (\S+)$/m) / groups,
+  };
 }
 
 const lookups = () => cacheLookups(API_PORT);
@@ -301,7 +309,7 @@ read (${firstReadsSeconds.toFixed(1)} s for the ${n} first reads, 8 at a time: $
 the database, ${first.redis} from Redis, ${first.failed} failed; p50 ${firstSorted.length ? percentile(firstSorted, 50).toFixed(1) : '—'} ms, p99
 ${firstSorted.length ? percentile(firstSorted, 99).toFixed(1) : '—'} ms); ${built} feeds built and ${inactive} readers found inactive ${buildSeconds.toFixed(1)} s after the first
 read (${(built / buildSeconds).toFixed(0)} rebuilds/s with the first reads; the builder's feed_rebuild_seconds: ${rebuilds.count} rebuilds,
-${rebuilds.meanMs.toFixed(1)} ms each on average, one at a time), feed sizes p50 ${percentile(sizes, 50)}, p90
+${rebuilds.meanMs.toFixed(1)} ms each on average, ${rebuilds.meanGroup.toFixed(1)} built together on average), feed sizes p50 ${percentile(sizes, 50)}, p90
 ${percentile(sizes, 90)}, max ${sizes.at(-1)} entries (cap 800). Load: vegeta open loop at fixed rates, GET /v1/feed?limit=${args.limit},
 the ${n} readers in turn (keep-alive, ≤ 256 connections, 5 s timeout), warm-up ${args.warmup} s at ${args['warmup-rate']}/s then
 ${args.duration} s per rate; latency from vegeta (client side, from each request's scheduled start). Pages by source from the
