@@ -326,11 +326,12 @@ export class FeedBuilder implements Service {
       execAll(writes.posts),
       applyAll(writes.bodies),
     ]);
-    // after Redis acknowledged the bodies: the read APIs drop the edited and deleted ones from their L1s. Best effort,
-    // as the projector's (a lost message is bounded by the L1's TTL); not awaited, its answer changes nothing
-    const edited = changedKeys(writes.bodies.queuedKeys, bodies);
-    publishInvalidations(cache, this.#config.FEED_KEY_PREFIX, edited).catch((err: unknown) =>
-      this.#logger.warn({ err, keys: edited.length }, 'invalidations not published; readers’ L1 TTL bounds it'),
+    // after Redis acknowledged the bodies: the read APIs drop the ones that changed (edits and deletes; a new post's
+    // is in no L1 yet) from their L1s. Best effort, as the projector's (a lost message is bounded by the L1's TTL);
+    // not awaited, its answer changes nothing
+    const changedBodies = changedKeys(writes.bodies.queuedKeys, bodies);
+    publishInvalidations(cache, this.#config.FEED_KEY_PREFIX, changedBodies).catch((err: unknown) =>
+      this.#logger.warn({ err, keys: changedBodies.length }, 'invalidations not published; readers’ L1 TTL bounds it'),
     );
     // counted per flush, not per write: a labelled counter's lookup is not free at thousands of writes a second
     const byLabel = new Map<string, number>();
