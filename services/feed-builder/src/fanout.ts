@@ -60,6 +60,12 @@ const text = (table: string, row: Row, column: string): string => {
   return value;
 };
 
+/**
+ * A read kept for the rest of the chunk may fail before anyone awaits it (the chunk failed on another): its failure
+ * is the awaiter's to handle, not an unhandled rejection.
+ */
+const handledWhereAwaited = () => undefined;
+
 const jitter = (ms: number) => Math.round(ms * (0.9 + Math.random() * 0.2));
 
 export const postEntry = (p: { id: string; author_id: string; cursor_t: string }): FeedEntry => ({
@@ -90,6 +96,10 @@ export class Fanout {
   /** per chunk: an author's audience and follower count are read once however many of their events it holds */
   #audiences = new Map<string, Promise<AudienceRow[]>>();
   #counts = new Map<string, Promise<number>>();
+  /** per chunk: whether a user's feed is kept, a viewer's relation to an author, an author's posts */
+  #kept = new Map<string, Promise<boolean>>();
+  #relations = new Map<string, Promise<{ sees: boolean; friend: boolean }>>();
+  #posts = new Map<string, Promise<PostRow[]>>();
 
   constructor(deps: {
     db: pg.Pool;
@@ -111,6 +121,9 @@ export class Fanout {
   newChunk(): void {
     this.#audiences = new Map();
     this.#counts = new Map();
+    this.#kept = new Map();
+    this.#relations = new Map();
+    this.#posts = new Map();
   }
 
   async apply(table: FeedTable, event: ChangeEvent, sequence: string, w: ChunkWrites): Promise<void> {
@@ -149,6 +162,7 @@ export class Fanout {
    * `apply` awaits it.
    */
   prefetch(table: FeedTable, events: ChangeEvent[]): void {
+    if (table === 'relationships') return this.#prefetchRelationships(events);
     if (table !== 'status_updates') return;
     const ignore = () => undefined;
     for (const e of events) {
@@ -235,21 +249,48 @@ export class Fanout {
     }
   }
 
+  /**
+   * Starts the reads a chunk's relationship changes need, all at once as for status updates: whose feeds are kept
+   * (one pipeline), then for each kept side its relation to the other and the posts it sees. A burst of follows
+   * (a popular user joins) then costs about the slowest read, not a sum of round trips per event. Each read is of the
+   * replica as it is now, as `#relationship` would read it: the same pair in two events of the chunk reads the same.
+   */
+  #prefetchRelationships(events: ChangeEvent[]): void {
+    const ignore = () => undefined;
+    const pairs: [viewer: string, author: string][] = [];
+    for (const e of events) {
+      const row = e.after ?? e.before;
+      const from = row?.from_user_id;
+      const to = row?.to_user_id;
+      if (typeof from !== 'string' || typeof to !== 'string' || from === UNAVAILABLE || to === UNAVAILABLE) continue;
+      pairs.push([from, to], [to, from]);
+    }
+    this.#askKept(pairs.map(([viewer]) => viewer));
+    for (const [viewer, author] of pairs) {
+      void this.#isKept(viewer)
+        .then(async (kept) => {
+          if (!kept) return;
+          const rel = await this.#relation(viewer, author);
+          if (rel.sees && !this.#pulled.has(author)) await this.#recentPosts(author, rel.friend, this.#settings.cap);
+        })
+        .catch(ignore);
+    }
+  }
+
   async #relationship(event: ChangeEvent, sequence: string, w: ChunkWrites): Promise<void> {
     const t = 'relationships';
     const row = event.after ?? event.before;
     if (!row) throw new UnusableEvent(t, `op ${event.op} without a row`);
     const from = text(t, row, 'from_user_id');
     const to = text(t, row, 'to_user_id');
-    const kept = await this.#kept([from, to]);
+    this.#askKept([from, to]);
     for (const [viewer, author] of [
       [from, to],
       [to, from],
     ] as const) {
-      if (!kept.has(viewer)) continue; // nothing to recompute: the feed is rebuilt when its owner reads it
-      const [rel] = await run(this.#db, pairRelation, [viewer, author]);
-      const sees = rel?.sees ?? false;
-      const friend = rel?.friend ?? false;
+      // nothing to recompute for a feed not kept: it is rebuilt when its owner reads it
+      if (!(await this.#isKept(viewer))) continue;
+      const { sees, friend } = await this.#relation(viewer, author);
       if (this.#pulled.has(author)) {
         w.feeds.replaceAuthor(viewer, author, [], sequence, sees ? (friend ? 'f' : 'p') : '-');
         continue;
@@ -259,24 +300,58 @@ export class Fanout {
     }
   }
 
-  /** An author's newest posts: within the window, or further back when the window holds fewer than `limit`. */
-  async #recentPosts(authorId: string, friendsToo: boolean, limit: number): Promise<PostRow[]> {
-    const { since, until } = this.#window();
-    const recent = await run(this.#db, authorRecentPosts, [authorId, friendsToo, since, until, limit]);
-    if (recent.length >= limit) return recent;
-    return run(this.#db, authorRecentPosts, [authorId, friendsToo, '-infinity', until, limit]);
+  /** How `viewer` sees `author` now (read once per chunk). */
+  #relation(viewer: string, author: string): Promise<{ sees: boolean; friend: boolean }> {
+    const key = `${viewer} ${author}`;
+    let found = this.#relations.get(key);
+    if (!found) {
+      found = run(this.#db, pairRelation, [viewer, author]).then(([rel]) => ({
+        sees: rel?.sees ?? false,
+        friend: rel?.friend ?? false,
+      }));
+      found.catch(handledWhereAwaited);
+      this.#relations.set(key, found);
+    }
+    return found;
   }
 
-  /** The users among these whose feed is kept (built, or being built). */
-  async #kept(userIds: string[]): Promise<Set<string>> {
+  /**
+   * An author's newest posts: within the window, or further back when the window holds fewer than `limit` (read
+   * once per chunk).
+   */
+  #recentPosts(authorId: string, friendsToo: boolean, limit: number): Promise<PostRow[]> {
+    const key = `${authorId} ${friendsToo} ${limit}`;
+    let found = this.#posts.get(key);
+    if (!found) {
+      const { since, until } = this.#window();
+      found = run(this.#db, authorRecentPosts, [authorId, friendsToo, since, until, limit]).then((recent) =>
+        recent.length >= limit
+          ? recent
+          : run(this.#db, authorRecentPosts, [authorId, friendsToo, '-infinity', until, limit]),
+      );
+      found.catch(handledWhereAwaited);
+      this.#posts.set(key, found);
+    }
+    return found;
+  }
+
+  /** Asks whether these users' feeds are kept (built, or being built), in one pipeline for those not asked yet. */
+  #askKept(userIds: string[]): void {
+    const ask = [...new Set(userIds)].filter((id) => !this.#kept.has(id));
+    if (ask.length === 0) return;
     const p = this.#store.pipeline();
-    for (const id of userIds) p.hexists(this.#keys.guards(id), '@built').exists(this.#keys.building(id));
-    const replies = (await p.exec()) ?? [];
-    const kept = new Set<string>();
-    userIds.forEach((id, i) => {
-      if (replies[2 * i]?.[1] === 1 || replies[2 * i + 1]?.[1] === 1) kept.add(id);
+    for (const id of ask) p.hexists(this.#keys.guards(id), '@built').exists(this.#keys.building(id));
+    const replies = p.exec();
+    ask.forEach((id, i) => {
+      const kept = replies.then((r) => r?.[2 * i]?.[1] === 1 || r?.[2 * i + 1]?.[1] === 1);
+      kept.catch(handledWhereAwaited);
+      this.#kept.set(id, kept);
     });
-    return kept;
+  }
+
+  #isKept(userId: string): Promise<boolean> {
+    this.#askKept([userId]);
+    return this.#kept.get(userId) ?? Promise.resolve(false);
   }
 
   #user(event: ChangeEvent, w: ChunkWrites): void {
