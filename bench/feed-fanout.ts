@@ -274,6 +274,42 @@ try {
   const seconds = (end - t0) / 1000;
   const perInsert = (s: number | undefined) => (((s ?? NaN) * 1e6) / inserts).toFixed(2);
 
+  // a popular user joins: every follower (each with a built feed) follows a new author in one statement; each follow
+  // recomputes that follower's view of the author (their relation, the posts it lets through) and backfills them
+  log(`follows into kept feeds: the ${followers.length} followers follow a new author at once`);
+  const [newcomer = ''] = (
+    await db.query<{ id: string }>(
+      `INSERT INTO users (email, name, password_hash, last_active_at)
+       VALUES ('fanout.' || $1 || '.newcomer@bench.example.com', 'Newcomer', 'x', now()) RETURNING id::text`,
+      [stamp],
+    )
+  ).rows.map((r) => r.id);
+  await db.query(
+    `INSERT INTO status_updates (author_id, content, visibility)
+     SELECT $1::uuid, 'newcomer ' || i, 'PUBLIC' FROM generate_series(1, 3) AS i`,
+    [newcomer],
+  );
+  const joinFrom = await builderCounter('feed_events_total', 'table="relationships"');
+  const join0 = performance.now();
+  await db.query(
+    `INSERT INTO relationships (from_user_id, to_user_id, type, status)
+     SELECT f, $1::uuid, 'FOLLOW', 'ACCEPTED' FROM unnest($2::uuid[]) AS f`,
+    [newcomer, followers],
+  );
+  const joinDeadline = performance.now() + Number(args['build-timeout']) * 1000;
+  while ((await builderCounter('feed_events_total', 'table="relationships"')) - joinFrom < followers.length) {
+    if (performance.now() > joinDeadline) throw new Error('the builder did not apply the follows in time');
+    await sleep(20);
+  }
+  const joinSeconds = (performance.now() - join0) / 1000;
+  // the newcomer's posts backfilled: in how many of a sample of the followers' feeds
+  const sample = followers.slice(0, 100);
+  const backfilled = await Promise.all(
+    sample.map(
+      async (id) => (await store.zrange(keys.feed(id), '0', '-1')).filter((m) => m.endsWith(`:${newcomer}`)).length,
+    ),
+  );
+
   const sorted = [...latencies].sort((a, b) => a - b);
   const postSorted = [...postMs].sort((a, b) => a - b);
   process.stdout.write(`
@@ -315,6 +351,16 @@ ${table(
 )}
 
 CPU per 1,000 inserts (ms, i.e. µs per insert), every process, from /proc: ${perUnit(allUsed, inserts / 1000)}
+
+${table(
+  ['follows into kept feeds (a new author with 3 posts, followed by everyone in one statement)', 'value'],
+  [
+    ['follows', String(followers.length)],
+    ['commit → the builder applied them all (s)', joinSeconds.toFixed(2)],
+    ['follows/s', (followers.length / joinSeconds).toFixed(0)],
+    ['feeds of a sample of 100 followers holding all 3 posts', String(backfilled.filter((n) => n === 3).length)],
+  ],
+)}
 `);
 } finally {
   // the bench's feeds and people go: feeds first (the deletes' fan-out then finds none to touch); a set-up that

@@ -25,7 +25,10 @@ export async function feedSampleParams(db: Queryable, s: Samples) {
   return {
     feedAudience: [s.userId, new Date(s.now.getTime() - 30 * DAY)],
     followerCountCapped: [author, 1001],
-    pairRelation: [s.userId, author],
+    pairRelations: [
+      [s.userId, author],
+      [author, s.userId],
+    ],
     authorRecentPosts: [author, true, since, until, 800],
     feedRebuild: [s.userId, [author], since, until, 800],
     viewerPulledAuthors: [s.userId, [author]],

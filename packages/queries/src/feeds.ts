@@ -58,24 +58,36 @@ SELECT count(*)::int AS n FROM (
 );
 
 export interface PairRow {
+  viewer_id: Uuid;
+  author_id: Uuid;
   /** the viewer sees the author's posts (PUBLIC ones at least) */
   sees: boolean;
   friend: boolean;
 }
 
-/** What a viewer sees of one author now. The unique (from_user_id, type, to_user_id) index, both directions. */
-export const pairRelation = query<[viewerId: Uuid, authorId: Uuid], PairRow>(
-  'pair_relation',
+/**
+ * What each viewer sees of each author now, for many pairs at once (a chunk of relationship changes: one query, not
+ * one per event); a row per pair. The unique (from_user_id, type, to_user_id) index, both directions, per pair.
+ */
+export const pairRelations = query<[viewerIds: Uuid[], authorIds: Uuid[]], PairRow>(
+  'pair_relations',
   { indexes: ['relationships_from_user_id_type_to_user_id_key'] },
   `
-SELECT count(*) > 0 AS sees, coalesce(bool_or(e.friend), false) AS friend
-  FROM (SELECT r.type = 'FRIEND' AS friend FROM relationships r
-         WHERE r.from_user_id = $1 AND r.type IN ('FRIEND', 'FOLLOW') AND r.to_user_id = $2 AND r.status = 'ACCEPTED'
-        UNION ALL
-        SELECT true FROM relationships r
-         WHERE r.from_user_id = $2 AND r.type = 'FRIEND' AND r.to_user_id = $1 AND r.status = 'ACCEPTED') e
- WHERE NOT EXISTS (SELECT 1 FROM relationships b WHERE b.from_user_id = $1 AND b.type = 'BLOCK' AND b.to_user_id = $2)
-   AND NOT EXISTS (SELECT 1 FROM relationships b WHERE b.from_user_id = $2 AND b.type = 'BLOCK' AND b.to_user_id = $1)`,
+SELECT p.viewer_id, p.author_id, x.sees, x.friend
+  FROM unnest($1::uuid[], $2::uuid[]) AS p(viewer_id, author_id)
+ CROSS JOIN LATERAL (
+       SELECT count(*) > 0 AS sees, coalesce(bool_or(e.friend), false) AS friend
+         FROM (SELECT r.type = 'FRIEND' AS friend FROM relationships r
+                WHERE r.from_user_id = p.viewer_id AND r.type IN ('FRIEND', 'FOLLOW') AND r.to_user_id = p.author_id
+                  AND r.status = 'ACCEPTED'
+               UNION ALL
+               SELECT true FROM relationships r
+                WHERE r.from_user_id = p.author_id AND r.type = 'FRIEND' AND r.to_user_id = p.viewer_id
+                  AND r.status = 'ACCEPTED') e
+        WHERE NOT EXISTS (SELECT 1 FROM relationships b
+                           WHERE b.from_user_id = p.viewer_id AND b.type = 'BLOCK' AND b.to_user_id = p.author_id)
+          AND NOT EXISTS (SELECT 1 FROM relationships b
+                           WHERE b.from_user_id = p.author_id AND b.type = 'BLOCK' AND b.to_user_id = p.viewer_id)) x`,
 );
 
 export interface PostRow {
@@ -189,7 +201,7 @@ SELECT ${postColumns('s')}
 export const feedQueries = {
   feedAudience,
   followerCountCapped,
-  pairRelation,
+  pairRelations,
   authorRecentPosts,
   feedRebuild,
   viewerPulledAuthors,

@@ -21,7 +21,7 @@ import { rowVersion } from '@bgc/cache/versions';
 import type { ChangeEvent, Row } from '@bgc/events/envelope';
 import { UNAVAILABLE } from '@bgc/events/envelope';
 import type { AudienceRow, PostRow } from '@bgc/queries/feeds';
-import { authorRecentPosts, feedAudience, followerCountCapped, pairRelation } from '@bgc/queries/feeds';
+import { authorRecentPosts, feedAudience, followerCountCapped, pairRelations } from '@bgc/queries/feeds';
 import { run } from '@bgc/queries/query';
 import type { FeedSettings } from './config.ts';
 import type { PulledAuthors } from './pulled.ts';
@@ -66,6 +66,14 @@ const text = (table: string, row: Row, column: string): string => {
  */
 const handledWhereAwaited = () => undefined;
 
+interface Relation {
+  sees: boolean;
+  friend: boolean;
+}
+const NOT_SEEN: Relation = Object.freeze({ sees: false, friend: false });
+/** pairs per relations query: a chunk's (FEED_PIPELINE_EVENTS, two sides each) in one or two */
+const RELATIONS_PER_QUERY = 500;
+
 const jitter = (ms: number) => Math.round(ms * (0.9 + Math.random() * 0.2));
 
 export const postEntry = (p: { id: string; author_id: string; cursor_t: string }): FeedEntry => ({
@@ -98,7 +106,7 @@ export class Fanout {
   #counts = new Map<string, Promise<number>>();
   /** per chunk: whether a user's feed is kept, a viewer's relation to an author, an author's posts */
   #kept = new Map<string, Promise<boolean>>();
-  #relations = new Map<string, Promise<{ sees: boolean; friend: boolean }>>();
+  #relations = new Map<string, Promise<Relation>>();
   #posts = new Map<string, Promise<PostRow[]>>();
 
   constructor(deps: {
@@ -251,29 +259,53 @@ export class Fanout {
 
   /**
    * Starts the reads a chunk's relationship changes need, all at once as for status updates: whose feeds are kept
-   * (one pipeline), then for each kept side its relation to the other and the posts it sees. A burst of follows
-   * (a popular user joins) then costs about the slowest read, not a sum of round trips per event. Each read is of the
-   * replica as it is now, as `#relationship` would read it: the same pair in two events of the chunk reads the same.
+   * (one pipeline), then every kept side's relation to the other (one query for the chunk), then the posts each one
+   * sees. A burst of follows (a popular user joins) then costs a few reads, not round trips one after another per
+   * event. Each read is of the replica as it is now, as `#relationship` would read it: the same pair in two events
+   * of the chunk reads the same.
    */
   #prefetchRelationships(events: ChangeEvent[]): void {
-    const ignore = () => undefined;
-    const pairs: [viewer: string, author: string][] = [];
+    const pairs = new Map<string, [viewer: string, author: string]>();
     for (const e of events) {
       const row = e.after ?? e.before;
       const from = row?.from_user_id;
       const to = row?.to_user_id;
       if (typeof from !== 'string' || typeof to !== 'string' || from === UNAVAILABLE || to === UNAVAILABLE) continue;
-      pairs.push([from, to], [to, from]);
+      for (const [viewer, author] of [
+        [from, to],
+        [to, from],
+      ] as const) {
+        const key = `${viewer} ${author}`;
+        if (!this.#relations.has(key)) pairs.set(key, [viewer, author]);
+      }
     }
-    this.#askKept(pairs.map(([viewer]) => viewer));
-    for (const [viewer, author] of pairs) {
-      void this.#isKept(viewer)
-        .then(async (kept) => {
-          if (!kept) return;
-          const rel = await this.#relation(viewer, author);
-          if (rel.sees && !this.#pulled.has(author)) await this.#recentPosts(author, rel.friend, this.#settings.cap);
+    if (pairs.size === 0) return;
+    this.#askKept([...pairs.values()].map(([viewer]) => viewer));
+    const found = (async () => {
+      const asked = [...pairs.values()];
+      const kept = await Promise.all(asked.map(([viewer]) => this.#isKept(viewer)));
+      const wanted = asked.filter((_, i) => kept[i]);
+      const seen = new Map<string, Relation>();
+      for (let i = 0; i < wanted.length; i += RELATIONS_PER_QUERY) {
+        const part = wanted.slice(i, i + RELATIONS_PER_QUERY);
+        const rows = await run(this.#db, pairRelations, [part.map(([v]) => v), part.map(([, a]) => a)]);
+        for (const r of rows) seen.set(`${r.viewer_id} ${r.author_id}`, { sees: r.sees, friend: r.friend });
+      }
+      return seen;
+    })();
+    found.catch(handledWhereAwaited);
+    for (const [key, [viewer, author]] of pairs) {
+      // a pair of a feed not kept is never asked for (`#relationship` skips it); one kept has its row
+      const rel = found.then((seen) => seen.get(key) ?? NOT_SEEN);
+      rel.catch(handledWhereAwaited);
+      this.#relations.set(key, rel);
+      void rel
+        .then(async ({ sees, friend }) => {
+          if (sees && !this.#pulled.has(author) && (await this.#isKept(viewer))) {
+            await this.#recentPosts(author, friend, this.#settings.cap);
+          }
         })
-        .catch(ignore);
+        .catch(handledWhereAwaited);
     }
   }
 
@@ -300,15 +332,12 @@ export class Fanout {
     }
   }
 
-  /** How `viewer` sees `author` now (read once per chunk). */
-  #relation(viewer: string, author: string): Promise<{ sees: boolean; friend: boolean }> {
+  /** How `viewer` sees `author` now (read once per chunk, with the chunk's others when prefetched). */
+  #relation(viewer: string, author: string): Promise<Relation> {
     const key = `${viewer} ${author}`;
     let found = this.#relations.get(key);
     if (!found) {
-      found = run(this.#db, pairRelation, [viewer, author]).then(([rel]) => ({
-        sees: rel?.sees ?? false,
-        friend: rel?.friend ?? false,
-      }));
+      found = run(this.#db, pairRelations, [[viewer], [author]]).then(([rel]) => rel ?? NOT_SEEN);
       found.catch(handledWhereAwaited);
       this.#relations.set(key, found);
     }
