@@ -21,6 +21,9 @@
  * 2. Sustained: --burst posts sent at once (--concurrency requests in flight); inserts/s = posts × feeds ÷ (first
  *    send → every feed holds every post: the metric first, then ZCARD of every feed). CPU per insert of the feed
  *    builder and of both Redis servers (/proc), and of every process on the machine.
+ * 3. Follows into kept feeds (a popular user joins): a new author with three posts, followed by all N followers in
+ *    one statement; follows/s from the commit until the builder's feed_events_total has counted them all, and the
+ *    three posts checked in a sample of the followers' feeds.
  * Afterwards the bench's feeds are dropped and its users deleted (their relationships and posts go with them).
  */
 import crypto from 'node:crypto';
