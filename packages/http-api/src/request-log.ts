@@ -1,7 +1,9 @@
 /**
  * Every request into the latency histogram, by method, route and status; into the log only what someone will look
  * for: refusals, failures and slow answers (a line per request was a tenth of the write API's CPU at 1,500
- * requests/s). Fast successes are logged at debug.
+ * requests/s). Fast successes are logged at debug. Slow successes are logged up to `slowLinesPerSecond`, and the
+ * rest are counted into one line a second: when a service is overloaded, every answer is slow, and a line for each
+ * would make it slower still (the histogram has them all).
  */
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { Counter, Histogram } from 'prom-client';
@@ -16,7 +18,31 @@ export function requestLog(opts: {
   quiet?: readonly string[];
   /** more fields for the log line, from the answer */
   fields?: (res: Response) => Record<string, unknown>;
+  /** slow successes logged per second at most (default 10); refusals and failures are always logged */
+  slowLinesPerSecond?: number;
 }): RequestHandler {
+  const slowLimit = opts.slowLinesPerSecond ?? 10;
+  let second = 0;
+  let slowLogged = 0;
+  let slowSkipped = 0;
+  /** whether this slow success gets its line; a new second first reports how many the last one skipped */
+  const logSlow = (now: number): boolean => {
+    const current = Math.floor(now / 1000);
+    if (current !== second) {
+      if (slowSkipped > 0) {
+        opts.logger.info({ skipped: slowSkipped, limit: slowLimit }, 'slow requests not logged one by one');
+      }
+      second = current;
+      slowLogged = 0;
+      slowSkipped = 0;
+    }
+    if (slowLogged < slowLimit) {
+      slowLogged += 1;
+      return true;
+    }
+    slowSkipped += 1;
+    return false;
+  };
   return (req: Request, res: Response, next: NextFunction) => {
     const started = process.hrtime.bigint();
     res.on('finish', () => {
@@ -25,8 +51,10 @@ export function requestLog(opts: {
       opts.requests.observe({ method: req.method, route, status: res.statusCode }, seconds);
       if (opts.quiet?.includes(route)) return;
       const ms = Math.round(seconds * 1000);
-      const level = res.statusCode >= 400 || ms >= opts.slowRequestMs ? 'info' : 'debug';
+      const failed = res.statusCode >= 400;
+      const level = failed || ms >= opts.slowRequestMs ? 'info' : 'debug';
       if (!opts.logger.isLevelEnabled(level)) return;
+      if (level === 'info' && !failed && !logSlow(Date.now())) return;
       opts.logger[level]({ method: req.method, route, status: res.statusCode, ms, ...opts.fields?.(res) }, 'request');
     });
     next();
