@@ -1,10 +1,10 @@
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { Logger } from '@bgc/telemetry/logger';
 import { createHttpMetrics, requestLog } from './request-log.ts';
+import type { Listening } from './listening.ts';
+import { listening } from './listening.ts';
 
 /** The lines the middleware logs, as pino would get them (level, fields, message). */
 const lines: { level: string; fields: Record<string, unknown>; msg: string }[] = [];
@@ -15,7 +15,7 @@ const logger = {
 } as unknown as Logger;
 const registry = new Registry();
 const { requests } = createHttpMetrics(registry, { buckets: [0.1, 1] });
-let server: http.Server;
+let served: Listening;
 let base = '';
 
 beforeAll(async () => {
@@ -28,14 +28,12 @@ beforeAll(async () => {
   app.get('/refused', (_req, res) => {
     res.status(400).json({ error: 'no' });
   });
-  server = http.createServer(app);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  served = await listening(app);
+  base = served.base;
 });
 
 afterAll(async () => {
-  server.closeAllConnections();
-  await new Promise((resolve) => server.close(resolve));
+  await served[Symbol.asyncDispose]();
 });
 
 const get = async (path: string) => (await fetch(`${base}${path}`)).arrayBuffer();

@@ -1,6 +1,5 @@
-import crypto from 'node:crypto';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import crypto from 'node:crypto';
 import { context, propagation, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
@@ -9,9 +8,11 @@ import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import express from 'express';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { nameServerSpan, serverSpans } from './server-span.ts';
+import type { Listening } from './listening.ts';
+import { listening } from './listening.ts';
 
 const exporter = new InMemorySpanExporter();
-let server: http.Server;
+let served: Listening;
 let base = '';
 /** the trace and span ids active when each route's handler ran, by the request's `x-probe` header */
 const seenInHandler = new Map<string, { traceId?: string; spanId?: string }>();
@@ -35,14 +36,12 @@ beforeAll(async () => {
     if (status === 0) return; // never answers: the client gives up
     res.status(status).json({ id: req.params.id });
   });
-  server = http.createServer(app);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  served = await listening(app);
+  base = served.base;
 });
 
 afterAll(async () => {
-  server.closeAllConnections();
-  await new Promise((resolve) => server.close(resolve));
+  await served[Symbol.asyncDispose]();
   trace.disable();
   context.disable();
   propagation.disable();
