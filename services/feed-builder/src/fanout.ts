@@ -21,6 +21,7 @@ import { rowVersion } from '@bgc/cache/versions';
 import type { ChangeEvent, Row } from '@bgc/events/envelope';
 import { UNAVAILABLE } from '@bgc/events/envelope';
 import type { AudienceRow, PostRow } from '@bgc/queries/feeds';
+import type { PairRow } from '@bgc/queries/feeds';
 import { authorRecentPosts, feedAudience, followerCountCapped, pairRelations } from '@bgc/queries/feeds';
 import { run } from '@bgc/queries/query';
 import type { FeedSettings } from './config.ts';
@@ -66,10 +67,8 @@ const text = (table: string, row: Row, column: string): string => {
  */
 const handledWhereAwaited = () => undefined;
 
-interface Relation {
-  sees: boolean;
-  friend: boolean;
-}
+/** How a viewer sees an author: `pairRelations`'s answer for one pair. */
+type Relation = Pick<PairRow, 'sees' | 'friend'>;
 const NOT_SEEN: Relation = Object.freeze({ sees: false, friend: false });
 /** pairs per relations query: a chunk's (FEED_PIPELINE_EVENTS, two sides each) in one or two */
 const RELATIONS_PER_QUERY = 500;
@@ -172,17 +171,16 @@ export class Fanout {
   prefetch(table: FeedTable, events: ChangeEvent[]): void {
     if (table === 'relationships') return this.#prefetchRelationships(events);
     if (table !== 'status_updates') return;
-    const ignore = () => undefined;
     for (const e of events) {
       const author = (e.after ?? e.before)?.author_id;
       if (typeof author !== 'string' || author === UNAVAILABLE) continue;
       // a pulled author's new post reaches no feed: their (large) audience is read only for an edit or a delete
       if (this.#pulled.has(author)) {
-        if (e.op === 'u' || e.op === 'd') this.#audience(author).catch(ignore);
+        if (e.op === 'u' || e.op === 'd') this.#audience(author).catch(handledWhereAwaited);
         continue;
       }
-      this.#followers(author).catch(ignore);
-      this.#audience(author).catch(ignore);
+      this.#followers(author).catch(handledWhereAwaited);
+      this.#audience(author).catch(handledWhereAwaited);
     }
   }
 
@@ -294,16 +292,15 @@ export class Fanout {
       return seen;
     })();
     found.catch(handledWhereAwaited);
-    for (const [key, [viewer, author]] of pairs) {
+    for (const [key, [, author]] of pairs) {
       // a pair of a feed not kept is never asked for (`#relationship` skips it); one kept has its row
       const rel = found.then((seen) => seen.get(key) ?? NOT_SEEN);
       rel.catch(handledWhereAwaited);
       this.#relations.set(key, rel);
       void rel
         .then(async ({ sees, friend }) => {
-          if (sees && !this.#pulled.has(author) && (await this.#isKept(viewer))) {
-            await this.#recentPosts(author, friend, this.#settings.cap);
-          }
+          // a side whose feed is not kept has no row, so it does not see the author here
+          if (sees && !this.#pulled.has(author)) await this.#recentPosts(author, friend, this.#settings.cap);
         })
         .catch(handledWhereAwaited);
     }

@@ -27,15 +27,18 @@ import type { ReplicaClock } from './replica.ts';
 
 export type RebuildOutcome = 'built' | 'inactive' | 'already';
 
+/** What a rebuild reads and writes with. */
+export interface RebuildDeps {
+  db: pg.Pool;
+  store: FeedRedis;
+  keys: FeedKeyspace;
+  settings: FeedSettings;
+  pulled: PulledAuthors;
+  clock: ReplicaClock;
+}
+
 export async function rebuildFeed(
-  deps: {
-    db: pg.Pool;
-    store: FeedRedis;
-    keys: FeedKeyspace;
-    settings: FeedSettings;
-    pulled: PulledAuthors;
-    clock: ReplicaClock;
-  },
+  deps: RebuildDeps,
   userId: string,
 ): Promise<{ outcome: RebuildOutcome; entries: number }> {
   const { db, store, keys, settings } = deps;

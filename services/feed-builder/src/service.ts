@@ -37,6 +37,7 @@ import type { FeedMetrics } from './metrics.ts';
 import { createFeedMetrics } from './metrics.ts';
 import { PulledAuthors } from './pulled.ts';
 import { ReplicaClock } from './replica.ts';
+import type { RebuildDeps } from './rebuild.ts';
 import { moreRequests, nextRequest, rebuildFeed } from './rebuild.ts';
 import { Serial } from './serial.ts';
 
@@ -201,7 +202,7 @@ export class FeedBuilder implements Service {
     }
   }
 
-  async #rebuildLoop(blocking: Redis, deps: Parameters<typeof rebuildFeed>[0]): Promise<void> {
+  async #rebuildLoop(blocking: Redis, deps: RebuildDeps): Promise<void> {
     const concurrency = this.#config.FEED_REBUILD_CONCURRENCY;
     while (!this.#abort.signal.aborted) {
       let users: string[];
@@ -223,7 +224,7 @@ export class FeedBuilder implements Service {
     }
   }
 
-  async #rebuildOne(deps: Parameters<typeof rebuildFeed>[0], userId: string): Promise<void> {
+  async #rebuildOne(deps: RebuildDeps, userId: string): Promise<void> {
     const started = performance.now();
     try {
       const done = await rebuildFeed(deps, userId);

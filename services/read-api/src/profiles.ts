@@ -1,9 +1,9 @@
 /**
  * Profiles: the projector's document in Redis (`{u:<id>}:profile`, parts `u`/`uv`, `p`/`pv` and the counts
  * `c`/`cv`), with an in-process L1 in front of it and the database behind it. A document that is missing or partial
- * (evicted, expired, a part dropped, or written before the counts were part of it) is read from the database and written back with the projector's own version-checked
- * `putPart`: a fill never overwrites a newer projection, and a deleted user's tombstone refuses it, so a fill cannot
- * bring a deleted user back.
+ * (evicted, expired, a part dropped, or written before the counts were part of it) is read from the database and
+ * written back with the projector's own version-checked `putPart`: a fill never overwrites a newer projection, and a
+ * deleted user's tombstone refuses it, so a fill cannot bring a deleted user back.
  *
  * L1 fills go through `reserve`/`fill`: an invalidation that arrives while Redis is being read cancels the fill,
  * so an old document cannot settle in L1 after the message that replaced it.
@@ -123,11 +123,8 @@ export class ProfileStore {
     writes.putPart(key, 'uv', 'u', rowVersion(user.version), JSON.stringify(user), this.#ttlMs);
     if (profile) writes.putPart(key, 'pv', 'p', rowVersion(profile.version), JSON.stringify(profile), this.#ttlMs);
     // no counts row: the user is being deleted (its row went first); shown as zeros, and no part is written
-    const c = row.c;
-    const counts: Counts = c
-      ? { friends: c.friends, followers: c.followers, following: c.following, blocking: c.blocking }
-      : NO_COUNTS;
-    if (c) writes.putPart(key, 'cv', 'c', rowVersion(c.version), countsJson(c), this.#ttlMs);
+    const { version: countsVersion, ...counts } = row.c ?? { ...NO_COUNTS, version: undefined };
+    if (row.c) writes.putPart(key, 'cv', 'c', rowVersion(countsVersion), countsJson(row.c), this.#ttlMs);
     const results = (await writes.exec()) ?? [];
     if (results.every(([err, applied]) => !err && applied === 1)) return { user, profile, counts };
     // refused: Redis holds a newer part, or a tombstone; what it holds is the answer
