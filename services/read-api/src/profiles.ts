@@ -114,7 +114,10 @@ export class ProfileStore {
   /** Reads the rows from the database and writes them to Redis with the projector's guarded write. */
   async #fill(ctx: ReadContext, userId: string): Promise<ProfileDocument | null> {
     const [row] = await run(await ctx.db(), profileDocument, [userId]);
-    if (!row?.u || row.u.is_active === false) return null;
+    // a deactivated user keeps a document (`u.is_active` false), as the projector writes it: their profile is not
+    // shown, but their messages and posts name them, as the database's pages do; only no row at all is null (and
+    // not held, so that a user created a moment ago is found once the replica has them)
+    if (!row?.u) return null;
     const user = asEvent(row.u);
     const profile = row.p ? asEvent(row.p) : null;
     const key = this.#keys.profile(userId);

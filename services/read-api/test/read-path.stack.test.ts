@@ -4,6 +4,7 @@ import { keyspace } from '@bgc/cache/keys';
 import { openTestContext } from '@bgc/testkit/context';
 import { eventually } from '@bgc/testkit/eventually';
 import { client, signUp } from '../../write-api/test/client.ts';
+import { startWriteApi } from '../../write-api/test/server.ts';
 import { metric, startPipeline, startReadApi } from './processes.ts';
 
 interface Profile {
@@ -131,5 +132,40 @@ describe('read-api: writes through the write API are read back from Redis', () =
     expect(all.headers.get('cache')).toBe('miss');
     expect(all.body.items.map((m) => m.id)).toEqual([...sent].reverse());
     expect(await metric(reader.url, 'cache_lookups_total', 'keyspace="room_history",outcome="hit"')).toBe(1);
+  });
+
+  test('a deactivated user’s document is filled once and then held in Redis: their profile is not found, and the database is not asked again', async () => {
+    await using ctx = await openTestContext('rapi-deactivated', { migrated: true });
+    await using writeApi = await startWriteApi(ctx);
+    await using reader = await startReadApi(ctx);
+    const api = client(writeApi.url);
+    const read = client(reader.url);
+    const ks = keyspace(ctx.redisPrefix);
+    const redis = ctx.redis();
+    const ann = await signUp(api, 'Ann');
+    const bob = await signUp(api, 'Bob');
+    // deactivated by an operator (the write API has no such route), and Bob's document gone from Redis (evicted)
+    const primary = await ctx.pg('primary');
+    await primary.query('UPDATE users SET is_active = false WHERE id = $1', [bob.id]);
+    const replica = await ctx.pg('replica');
+    await eventually('Bob deactivated on the replica', async () => {
+      const r = await replica.query<{ is_active: boolean }>('SELECT is_active FROM users WHERE id = $1', [bob.id]);
+      return r.rows[0]?.is_active === false ? true : undefined;
+    });
+    await redis.del(ks.profile(bob.id));
+
+    const first = await read.get(`/v1/users/${bob.id}`, { token: ann.token });
+    expect(first.status).toBe(404);
+    expect(await metric(reader.url, 'cache_lookups_total', 'keyspace="profile",outcome="miss"')).toBe(1);
+    // the fill kept what the projector would: the user part, inactive
+    const held = await redis.hgetall(ks.profile(bob.id));
+    expect(JSON.parse(held.u ?? '{}')).toMatchObject({ id: bob.id, name: 'Bob', is_active: false });
+    const second = await read.get(`/v1/users/${bob.id}`, { token: ann.token });
+    expect(second.status).toBe(404);
+    // from Redis or the L1, not the database
+    expect(await metric(reader.url, 'cache_lookups_total', 'keyspace="profile",outcome="miss"')).toBe(1);
+    const held2 = await metric(reader.url, 'cache_lookups_total', 'keyspace="profile",outcome="hit"');
+    const inL1 = await metric(reader.url, 'cache_lookups_total', 'keyspace="profile",outcome="l1_hit"');
+    expect((held2 || 0) + (inL1 || 0)).toBe(1);
   });
 });
