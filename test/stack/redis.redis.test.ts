@@ -4,7 +4,8 @@ import { openTestContext } from '@bgc/testkit/context';
 
 /** One server setting, as CONFIG GET reports it. */
 async function setting(redis: Redis, name: string): Promise<string | undefined> {
-  const [key, value] = await redis.config('GET', name);
+  // ioredis 5 types CONFIG's reply as unknown: a [name, value] pair for one setting
+  const [key, value] = (await redis.config('GET', name)) as [string, string];
   expect(key).toBe(name);
   return value;
 }
