@@ -1,8 +1,9 @@
 import { describe, expect, test } from 'vitest';
+import { keyspace } from '@bgc/cache/keys';
 import { openTestContext } from '@bgc/testkit/context';
 import { eventually } from '@bgc/testkit/eventually';
 import { startCdc } from '../../cdc/test/cdc-process.ts';
-import { startReadApi } from '../../read-api/test/processes.ts';
+import { metric, startReadApi } from '../../read-api/test/processes.ts';
 import { client, signUp } from '../../write-api/test/client.ts';
 import { startWriteApi } from '../../write-api/test/server.ts';
 import { startFeedBuilder } from './feed-builder-process.ts';
@@ -22,7 +23,8 @@ describe('read-api GET /v1/feed through the whole pipeline (write-api → cdc �
     await using writeApi = await startWriteApi(ctx);
     // one follower at most is fanned out to: Ann, with two, is pulled once she posts again
     await using builder = await startFeedBuilder(ctx, { BGC_FEED_PULL_THRESHOLD: '1' });
-    await using reader = await startReadApi(ctx);
+    // a short L1: a document gone from Redis is soon read again
+    await using reader = await startReadApi(ctx, { BGC_READ_API_L1_TTL_MS: '500' });
     void [cdc, builder];
     const api = client(writeApi.url);
     const read = client(reader.url);
@@ -124,6 +126,28 @@ describe('read-api GET /v1/feed through the whole pipeline (write-api → cdc �
     });
     expect(merged.body.items.map((i) => i.id)).toEqual([quiet.body.id, loud.body.id, ...posted, ...tiedIds]);
     expect(merged.body.items).toEqual((await fromDb()).items);
+
+    // an operator deactivates Dan: his profile is no longer shown, but his posts stay in Bob's feed under his name,
+    // as in the database's page, also once his document is gone from Redis and filled again from the replica
+    await primary.query('UPDATE users SET is_active = false WHERE id = $1', [dan.id]);
+    const { rows: offRow } = await primary.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn');
+    lsn = offRow[0]?.lsn ?? lsn;
+    const replica = await ctx.pg('replica');
+    await eventually('Dan deactivated on the replica', async () => {
+      const r = await replica.query<{ ok: boolean }>('SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn AS ok', [lsn]);
+      return r.rows[0]?.ok ? true : undefined;
+    });
+    const misses = () => metric(reader.url, 'cache_lookups_total', 'keyspace="profile",outcome="miss"');
+    const missedBefore = (await misses()) || 0;
+    await ctx.redis().del(keyspace(ctx.redisPrefix).profile(dan.id));
+    // a page read once Dan's document was missed (the L1's copy expired, Redis's deleted): read from the replica
+    const withDan = await eventually('Bob’s feed from Redis, Dan’s document filled again', async () => {
+      const r = await read.get<FeedPage>('/v1/feed', { token: bob.token });
+      return (await misses()) > missedBefore && r.body.source === 'redis' && r.body.items.length === 8 ? r : undefined;
+    });
+    expect(withDan.body.items).toEqual((await fromDb()).items);
+    expect(withDan.body.items[0]).toMatchObject({ id: quiet.body.id, author: { id: dan.id, name: 'Dan' } });
+    expect((await read.get(`/v1/users/${dan.id}`, { token: bob.token })).status).toBe(404);
     expect(
       (await read.get<{ paths: Record<string, unknown> }>('/openapi.json', {})).body.paths['/v1/feed'],
     ).toBeDefined();
