@@ -24,6 +24,9 @@
  * 3. Follows into kept feeds (a popular user joins): a new author with three posts, followed by all N followers in
  *    one statement; follows/s from the commit until the builder's feed_events_total has counted them all, and the
  *    three posts checked in a sample of the followers' feeds.
+ * 4. The ceiling, same run: redis-benchmark on the store Redis, plain ZADDs of new 73-byte members (a feed entry's
+ *    size: a skiplist, as every feed is) into 5,000 sorted sets, 50 clients, pipelines of 32: what Redis's one thread
+ *    does with no guard, cap or script; its CPU per ZADD from /proc beside the fan-out's per insert.
  * Afterwards the bench's feeds are dropped and its users deleted (their relationships and posts go with them).
  */
 import crypto from 'node:crypto';
@@ -36,7 +39,7 @@ import { loadEnv } from '@bgc/config/env';
 import { infraEnv } from '@bgc/config/infra';
 import { feedKeyspace } from '@bgc/cache/feed-keys';
 import { cpuBetweenSnapshots, cpuSnapshot, perUnit, processCpuSeconds } from './src/process-cpu.ts';
-import { percentile, table } from './src/stats.ts';
+import { percentile, runProgram, table } from './src/stats.ts';
 import { benchArgs } from './src/cli-args.ts';
 
 const { values: args } = benchArgs({
@@ -313,6 +316,29 @@ try {
     ),
   );
 
+  // 4. the ceiling: plain pipelined ZADDs of new members, each key and member drawn from 5,000 values (-r): about
+  // 50 per set, nearly all new; the member is padded to a feed entry's 73 bytes
+  log('ceiling: redis-benchmark, plain ZADDs into 5,000 sorted sets');
+  const CEILING_PREFIX = `bench:fanout-ceiling:${stamp}:`;
+  const zaddCount = 250_000;
+  const redisBefore = processCpuSeconds(storePid);
+  const zaddOut = await runProgram(
+    'redis-benchmark',
+    [
+      ...['-p', new URL(infra.REDIS_STORE_URL).port, '-n', String(zaddCount), '-c', '50', '-P', '32', '-r', '5000'],
+      ...['-q', 'ZADD', `${CEILING_PREFIX}__rand_int__`, '__rand_int__', `${'m'.repeat(61)}__rand_int__`],
+    ],
+    {},
+  );
+  const zaddRedisUs = ((processCpuSeconds(storePid) - redisBefore) * 1e6) / zaddCount;
+  const zaddPerSecond = /([\d.]+) requests per second/.exec(zaddOut)?.[1] ?? zaddOut.trim();
+  for (let cursor = '0'; ;) {
+    const [next, found] = await store.scan(cursor, 'MATCH', `${CEILING_PREFIX}*`, 'COUNT', 1000);
+    if (found.length > 0) await store.unlink(...found);
+    cursor = next;
+    if (cursor === '0') break;
+  }
+
   const sorted = [...latencies].sort((a, b) => a - b);
   const postSorted = [...postMs].sort((a, b) => a - b);
   process.stdout.write(`
@@ -354,6 +380,15 @@ ${table(
 )}
 
 CPU per 1,000 inserts (ms, i.e. µs per insert), every process, from /proc: ${perUnit(allUsed, inserts / 1000)}
+
+${table(
+  ['ceiling, same run: redis-benchmark on the store Redis', 'value'],
+  [
+    ['plain ZADD of a new 73-byte member into 5,000 sets, 50 clients, pipelines of 32: /s', String(zaddPerSecond)],
+    ['store Redis CPU µs per plain ZADD', zaddRedisUs.toFixed(2)],
+    ['store Redis CPU µs per fan-out insert (above)', perInsert(ownUsed[1])],
+  ],
+)}
 
 ${table(
   ['follows into kept feeds (a new author with 3 posts, followed by everyone in one statement)', 'value'],
