@@ -296,6 +296,12 @@ try {
     [newcomer],
   );
   const joinFrom = await builderCounter('feed_events_total', 'table="relationships"');
+  // the chunks that read the replica, and how long they waited for it to replay their newest commit
+  const replicaWaits = async () => [
+    await builderCounter('feed_replica_wait_seconds_count', ''),
+    await builderCounter('feed_replica_wait_seconds_sum', ''),
+  ];
+  const [waitsFrom = 0, waitedFrom = 0] = await replicaWaits();
   const join0 = performance.now();
   await db.query(
     `INSERT INTO relationships (from_user_id, to_user_id, type, status)
@@ -308,6 +314,7 @@ try {
     await sleep(20);
   }
   const joinSeconds = (performance.now() - join0) / 1000;
+  const [waitsTo = 0, waitedTo = 0] = await replicaWaits();
   // the newcomer's posts backfilled: in how many of a sample of the followers' feeds
   const sample = followers.slice(0, 100);
   const backfilled = await Promise.all(
@@ -396,6 +403,8 @@ ${table(
     ['follows', String(followers.length)],
     ['commit → the builder applied them all (s)', joinSeconds.toFixed(2)],
     ['follows/s', (followers.length / joinSeconds).toFixed(0)],
+    ['chunks that read the replica meanwhile (builder metric)', String(waitsTo - waitsFrom)],
+    ['their wait for the replica to replay their commit (s)', (waitedTo - waitedFrom).toFixed(2)],
     ['feeds of a sample of 100 followers holding all 3 posts', String(backfilled.filter((n) => n === 3).length)],
   ],
 )}
