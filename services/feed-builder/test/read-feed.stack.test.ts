@@ -2,6 +2,7 @@ import { describe, expect, test } from 'vitest';
 import { keyspace } from '@bgc/cache/keys';
 import { openTestContext } from '@bgc/testkit/context';
 import { eventually } from '@bgc/testkit/eventually';
+import { replayedOn } from '@bgc/testkit/replica';
 import { startCdc } from '../../cdc/test/cdc-process.ts';
 import { metric, startReadApi } from '../../read-api/test/processes.ts';
 import { client, signUp } from '../../write-api/test/client.ts';
@@ -132,11 +133,7 @@ describe('read-api GET /v1/feed through the whole pipeline (write-api â†’ cdc â†
     await primary.query('UPDATE users SET is_active = false WHERE id = $1', [dan.id]);
     const { rows: offRow } = await primary.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn');
     lsn = offRow[0]?.lsn ?? lsn;
-    const replica = await ctx.pg('replica');
-    await eventually('Dan deactivated on the replica', async () => {
-      const r = await replica.query<{ ok: boolean }>('SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn AS ok', [lsn]);
-      return r.rows[0]?.ok ? true : undefined;
-    });
+    await replayedOn(await ctx.pg('replica'), lsn, 'Dan deactivated on the replica');
     const misses = () => metric(reader.url, 'cache_lookups_total', 'keyspace="profile",outcome="miss"');
     const missedBefore = (await misses()) || 0;
     await ctx.redis().del(keyspace(ctx.redisPrefix).profile(dan.id));

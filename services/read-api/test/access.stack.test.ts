@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import type { TestContext } from '@bgc/testkit/context';
 import { openTestContext } from '@bgc/testkit/context';
-import { eventually } from '@bgc/testkit/eventually';
+import { replayedOn } from '@bgc/testkit/replica';
 import { client, signUp } from '../../write-api/test/client.ts';
 import { startWriteApi } from '../../write-api/test/server.ts';
 import { allRoutes } from '../src/app.ts';
@@ -9,11 +9,7 @@ import { startReadApi } from './processes.ts';
 
 /** Until the replica has replayed a write's Commit-LSN. */
 async function replayed(ctx: TestContext, lsn: string | null) {
-  const replica = await ctx.pg('replica');
-  await eventually('the replica to replay the write', async () => {
-    const r = await replica.query<{ ok: boolean }>('SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn AS ok', [lsn]);
-    return r.rows[0]?.ok ? true : undefined;
-  });
+  await replayedOn(await ctx.pg('replica'), lsn);
 }
 
 describe('read-api: who may read what, and bad input', () => {

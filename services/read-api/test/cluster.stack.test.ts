@@ -7,6 +7,7 @@ import { startRedisCluster } from '@bgc/cache/redis-cluster';
 import { presentMembers } from '@bgc/cache/scripts';
 import { openTestContext } from '@bgc/testkit/context';
 import { eventually } from '@bgc/testkit/eventually';
+import { replayedOn } from '@bgc/testkit/replica';
 import { startCdc } from '../../cdc/test/cdc-process.ts';
 import { startProjector } from '../../cache-projector/test/projector-process.ts';
 import { startFeedBuilder } from '../../feed-builder/test/feed-builder-process.ts';
@@ -59,11 +60,7 @@ describe('read-api and its writers on a Redis Cluster as the cache Redis', () =>
         lsn = r.headers.get('commit-lsn') ?? lsn;
         return r.body;
       };
-      const replayed = () =>
-        eventually('the writes replayed on the replica', async () => {
-          const r = await replica.query<{ ok: boolean }>('SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn AS ok', [lsn]);
-          return r.rows[0]?.ok ? true : undefined;
-        });
+      const replayed = () => replayedOn(replica, lsn, 'the writes replayed on the replica');
       /** The same request answered by the database (a Commit-LSN the replica has replayed: no cache is asked). */
       const fromDb = async <T>(path: string, token: string) => {
         const r = await read.get<T>(path, { token, headers: { 'commit-lsn': '0/0' } });

@@ -2,6 +2,7 @@ import { describe, expect, test } from 'vitest';
 import { keyspace } from '@bgc/cache/keys';
 import { openTestContext } from '@bgc/testkit/context';
 import { eventually } from '@bgc/testkit/eventually';
+import { replayedOn } from '@bgc/testkit/replica';
 import type { Api, Reply } from '../../write-api/test/client.ts';
 import { client, signUp } from '../../write-api/test/client.ts';
 import { startPipeline, startReadApi } from './processes.ts';
@@ -61,12 +62,7 @@ describe('read-api: keyset pages walk a long list without duplicates or gaps', (
     const replica = await ctx.pg('replica');
     const caughtUp = async () => {
       const { rows } = await db.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn');
-      await eventually('the replica to catch up', async () => {
-        const r = await replica.query<{ ok: boolean }>('SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn AS ok', [
-          rows[0]?.lsn,
-        ]);
-        return r.rows[0]?.ok ? true : undefined;
-      });
+      await replayedOn(replica, rows[0]?.lsn ?? null, 'the replica to catch up');
     };
     await caughtUp();
     // and for the projector to have applied the follows: each change it publishes drops Ann's cached first page

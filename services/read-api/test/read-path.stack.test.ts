@@ -3,6 +3,7 @@ import { describe, expect, test } from 'vitest';
 import { keyspace } from '@bgc/cache/keys';
 import { openTestContext } from '@bgc/testkit/context';
 import { eventually } from '@bgc/testkit/eventually';
+import { replayedOn } from '@bgc/testkit/replica';
 import { client, signUp } from '../../write-api/test/client.ts';
 import { startWriteApi } from '../../write-api/test/server.ts';
 import { metric, startPipeline, startReadApi } from './processes.ts';
@@ -108,10 +109,7 @@ describe('read-api: writes through the write API are read back from Redis', () =
     expect([...services].sort()).toEqual(expect.arrayContaining(['cache-projector', 'cdc', 'write-api']));
     // Redis having the messages says nothing of the replica (it may lag behind the projector on a busy machine)
     const replica = await ctx.pg('replica');
-    await eventually('the sends replayed on the replica', async () => {
-      const r = await replica.query<{ ok: boolean }>('SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn AS ok', [lastLsn]);
-      return r.rows[0]?.ok ? true : undefined;
-    });
+    await replayedOn(replica, lastLsn, 'the sends replayed on the replica');
     const second = await read.get<Page<Message>>(
       `/v1/rooms/${room.body.id}/messages?limit=3&cursor=${first.body.next}`,
       { token: bob.token },

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { openTestContext } from '@bgc/testkit/context';
-import { eventually } from '@bgc/testkit/eventually';
+import { replayedOn } from '@bgc/testkit/replica';
 import { client, signUp } from '../../write-api/test/client.ts';
 import { startWriteApi } from '../../write-api/test/server.ts';
 import { metric, startReadApi } from './processes.ts';
@@ -35,10 +35,7 @@ describe('read-api: read-your-writes with Commit-LSN', () => {
     expect(mine.headers.get('cache')).toBe('bypass');
     // once the replica has replayed it, such a request is the replica's (usually it is within the wait already)
     const replica = await ctx.pg('replica');
-    await eventually('the replica to replay the follow', async () => {
-      const r = await replica.query<{ ok: boolean }>('SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn AS ok', [lsn]);
-      return r.rows[0]?.ok ? true : undefined;
-    });
+    await replayedOn(replica, lsn, 'the replica to replay the follow');
     const replayed = await read.get<Page>(`/v1/users/${ann.id}/followers`, {
       token: ann.token,
       headers: { 'commit-lsn': lsn },

@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import { describe, expect, test } from 'vitest';
 import { openTestContext } from '@bgc/testkit/context';
+import { replayedOn } from '@bgc/testkit/replica';
 import { client, signUp } from './client.ts';
 import { startWriteApi } from './server.ts';
 
@@ -125,13 +126,7 @@ describe('write-api: the trace goes into the WAL; the commit position comes back
       const lsn = sent.headers.get('commit-lsn');
       expect(lsn).toMatch(/^[0-9A-F]+\/[0-9A-F]+$/);
       const replica = await ctx.pg('replica');
-      const deadline = Date.now() + 10_000;
-      let replayed = false;
-      while (!replayed && Date.now() < deadline) {
-        const r = await replica.query<{ ok: boolean }>('SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn AS ok', [lsn]);
-        replayed = r.rows[0]?.ok === true;
-      }
-      expect(replayed).toBe(true);
+      await replayedOn(replica, lsn, 'the replica to replay the Commit-LSN');
       const onReplica = await replica.query('SELECT 1 FROM messages WHERE id = $1', [sent.body.id]);
       expect(onReplica.rowCount).toBe(1);
 
