@@ -145,7 +145,11 @@ const ids = (await admin.query<{ id: string }>('SELECT id::text FROM users')).ro
 const token = crypto.randomBytes(32).toString('base64url');
 await admin.query(
   `INSERT INTO auth_tokens (token_hash, user_id, expires_at) VALUES ($1, $2, now() + interval '1 day')`,
-  [crypto.createHash('sha256').update(token).digest(), ids[0]],
+  // the reader must be active: a deactivated user's token is refused
+  [
+    crypto.createHash('sha256').update(token).digest(),
+    (await admin.query<{ id: string }>('SELECT id::text FROM users WHERE is_active LIMIT 1')).rows[0]?.id,
+  ],
 );
 // hot users are not the first ids: ranks map to a random permutation of the users
 for (let i = ids.length - 1; i > 0; i--) {

@@ -15,11 +15,16 @@ export interface TokenRow {
   expires_at: Date;
 }
 
-/** The token's row in `db`, by its hash; undefined when `db` does not know it. */
+/**
+ * The token's row in `db`, by its hash; undefined when `db` does not know it, or when its user is deactivated
+ * (`is_active` false: an operator's deactivation cuts the tokens already issued, not only new sign-ins).
+ */
 export async function findToken(db: pg.Pool, token: string): Promise<TokenRow | undefined> {
-  const { rows } = await db.query<TokenRow>('SELECT user_id, expires_at FROM auth_tokens WHERE token_hash = $1', [
-    tokenHash(token),
-  ]);
+  const { rows } = await db.query<TokenRow>(
+    `SELECT t.user_id, t.expires_at FROM auth_tokens t JOIN users u ON u.id = t.user_id
+      WHERE t.token_hash = $1 AND u.is_active`,
+    [tokenHash(token)],
+  );
   return rows[0];
 }
 

@@ -106,6 +106,16 @@ describe('read-api: who may read what, and bad input', () => {
       status: 401,
       body: { error: { code: 'TOKEN_INVALID' } },
     });
+    // a deactivated user's token is refused, on the replica and on the primary the read API asks after it
+    const bob = await signUp(api, 'Bob');
+    const migrator = await ctx.connectAs('migrator');
+    await migrator.query('UPDATE users SET is_active = false WHERE id = $1', [bob.id]);
+    const { rows: at } = await migrator.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn');
+    await replayed(ctx, at[0]?.lsn ?? null);
+    expect(await read.get(`/v1/users/${ann.id}`, { token: bob.token })).toMatchObject({
+      status: 401,
+      body: { error: { code: 'TOKEN_INVALID' } },
+    });
     const text = await (await fetch(`${reader.url}/metrics`)).text();
     expect(text).toMatch(/^http_errors_total\{code="VALIDATION_FAILED",status="400"[^}]*\} [1-9]/m);
 

@@ -38,6 +38,14 @@ describe('write-api: accounts and bad input', () => {
     const db = await ctx.connectAs('migrator');
     const stored = await db.query<{ password_hash: string }>('SELECT password_hash FROM users WHERE id = $1', [ann.id]);
     expect(stored.rows[0]?.password_hash).toMatch(/^\$argon2id\$/);
+
+    // an operator deactivates Bob: the token he holds stops working (not only his next sign-in)
+    const bob = await signUp(api, 'Bob');
+    await db.query('UPDATE users SET is_active = false WHERE id = $1', [bob.id]);
+    const deactivated = await api.patch('/v1/me', { name: 'Bob B' }, { token: bob.token });
+    expect(deactivated).toMatchObject({ status: 401, body: { error: { code: 'TOKEN_INVALID' } } });
+    const bobLogin = await api.post('/v1/auth/login', { email: bob.email, password: 'correct horse battery staple' });
+    expect(bobLogin.status).toBe(401);
     // no log line carries a password or a token
     expect(server.logs.join('\n')).not.toMatch(/correct horse|Bearer [A-Za-z0-9_-]{43}/);
   });
