@@ -40,7 +40,8 @@ import { cpuBetweenSnapshots, cpuSnapshot, perUnit, processCpuSeconds } from './
 import { percentile, runProgram, table } from './src/stats.ts';
 import type { VegetaReport } from './src/vegeta.ts';
 import { attack, reportCells, vegetaBinary, writeTargets } from './src/vegeta.ts';
-import { cacheLookups } from './src/read-api-metrics.ts';
+import type { ReadApiCounters } from './src/read-api-metrics.ts';
+import { readApiCounters } from './src/read-api-metrics.ts';
 import { benchArgs } from './src/cli-args.ts';
 
 const { values: args } = benchArgs({
@@ -92,12 +93,28 @@ async function rebuildStats() {
   };
 }
 
-const lookups = () => cacheLookups(API_PORT);
+const counters = () => readApiCounters(API_PORT);
 
 /** Feed pages by where they came from in a phase: Redis (hit), the database while building (miss), not kept (bypass). */
-function feedSources(before: Map<string, number>, after: Map<string, number>) {
-  const d = (o: string) => (after.get(`feed/${o}`) ?? 0) - (before.get(`feed/${o}`) ?? 0);
+function feedSources(before: ReadApiCounters, after: ReadApiCounters) {
+  const d = (o: string) => (after.lookups.get(`feed/${o}`) ?? 0) - (before.lookups.get(`feed/${o}`) ?? 0);
   return { redis: d('hit'), database: d('miss'), bypass: d('bypass') };
+}
+
+/**
+ * Where a phase's authors' profiles and status bodies came from (L1, Redis, or filled from the database), and the
+ * database reads per 1,000 pages: a page should read none once warm.
+ */
+function lookupLine(before: ReadApiCounters, after: ReadApiCounters, pages: number): string {
+  const d = (key: string) => (after.lookups.get(key) ?? 0) - (before.lookups.get(key) ?? 0);
+  const pct = (x: number, of: number) => `${((100 * x) / Math.max(1, of)).toFixed(1)}%`;
+  const shares = (keyspace: string) => {
+    const [l1, hit, miss] = ['l1_hit', 'hit', 'miss'].map((o) => d(`${keyspace}/${o}`));
+    const total = (l1 ?? 0) + (hit ?? 0) + (miss ?? 0);
+    return `L1 ${pct(l1 ?? 0, total)} / Redis ${pct(hit ?? 0, total)} / filled ${pct(miss ?? 0, total)}`;
+  };
+  const reads = ((after.databaseReads - before.databaseReads) * 1000) / Math.max(1, pages);
+  return `profiles ${shares('profile')}; bodies ${shares('status')}; database reads ${reads.toFixed(1)} per 1,000 pages`;
 }
 
 /** The store Redis's feed keys under the bench's prefix, gone (a run starts with no feeds, as after a rebuild --all). */
@@ -254,7 +271,8 @@ try {
     core?: string;
   }[] = [{ label: `warm-up ${args['warmup-rate']}`, report: warm, cpu: [] }];
   const cpuLines: string[] = [];
-  let before = await lookups();
+  const lookupLines: string[] = [];
+  let before = await counters();
   for (const rate of rates) {
     log(`measuring: ${rate}/s for ${args.duration} s`);
     const own = [api.pid, storePid, cachePid].map(processCpuSeconds);
@@ -262,7 +280,7 @@ try {
     const report = await attack(bin, targets, rate, Number(args.duration));
     const used = cpuBetweenSnapshots(all, cpuSnapshot());
     const ownUsed = [api.pid, storePid, cachePid].map((pid, i) => processCpuSeconds(pid) - (own[i] ?? 0));
-    const after = await lookups();
+    const after = await counters();
     const perRead = (s: number | undefined) => (((s ?? NaN) * 1e6) / Math.max(1, report.requests)).toFixed(0);
     rows.push({
       label: String(rate),
@@ -272,6 +290,7 @@ try {
       core: `${(((ownUsed[0] ?? NaN) / Number(args.duration)) * 100).toFixed(0)}%`,
     });
     cpuLines.push(`- ${rate}/s: ${perUnit(used, report.requests / 1000)}`);
+    lookupLines.push(`- ${rate}/s: ${lookupLine(before, after, report.requests)}`);
     before = after;
   }
   const bodyBytes = Math.round(rows[1]?.report.bytes_in?.mean ?? 2000) || 2000;
@@ -348,6 +367,8 @@ status codes: ${rows.map((r) => `${r.label}/s ${JSON.stringify(r.report.status_c
 CPU µs/read counts every request sent in the phase, answered or not. CPU per 1,000 reads (ms, i.e. µs per read), by
 process, from /proc (vegeta not counted; processes that ended during the phase not counted):
 ${cpuLines.join('\n')}
+Lookups in each phase, from the read API's cache_lookups_total and read_api_db_reads_total:
+${lookupLines.join('\n')}
 "bare node:http" rows: the same rates against a node:http server answering a fixed body of the feed page's mean size
 (${bodyBytes} bytes, bench/src/http-ceiling.ts): the floor any Node HTTP service meets on this machine.
 

@@ -21,8 +21,3 @@ export async function readApiCounters(port: number | string): Promise<ReadApiCou
   );
   return { lookups, databaseReads };
 }
-
-/** Lookups by `<keyspace>/<outcome>` (cache_lookups_total), from the read API listening on `port`. */
-export async function cacheLookups(port: number | string): Promise<Map<string, number>> {
-  return (await readApiCounters(port)).lookups;
-}
