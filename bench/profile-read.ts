@@ -142,14 +142,13 @@ const admin = new pg.Client({ connectionString: withDatabase(infra.PG_URL, args.
 await admin.connect();
 log(`reading user ids of ${args.db}`);
 const ids = (await admin.query<{ id: string }>('SELECT id::text FROM users')).rows.map((r) => r.id);
+// the reader must be active: a deactivated user's token is refused
+const [reader] = (await admin.query<{ id: string }>('SELECT id::text FROM users WHERE is_active LIMIT 1')).rows;
+if (!reader) throw new Error(`no active user in ${args.db}: generate it again (bench/generate.ts)`);
 const token = crypto.randomBytes(32).toString('base64url');
 await admin.query(
   `INSERT INTO auth_tokens (token_hash, user_id, expires_at) VALUES ($1, $2, now() + interval '1 day')`,
-  // the reader must be active: a deactivated user's token is refused
-  [
-    crypto.createHash('sha256').update(token).digest(),
-    (await admin.query<{ id: string }>('SELECT id::text FROM users WHERE is_active LIMIT 1')).rows[0]?.id,
-  ],
+  [crypto.createHash('sha256').update(token).digest(), reader.id],
 );
 // hot users are not the first ids: ranks map to a random permutation of the users
 for (let i = ids.length - 1; i > 0; i--) {

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import type { ClientBase } from 'pg';
 import { describe, expect, test } from 'vitest';
 import { openTestContext } from '@bgc/testkit/context';
-import { replayedOn } from '@bgc/testkit/replica';
+import { caughtUp } from '@bgc/testkit/replica';
 import { migrate, MIGRATIONS_DIR } from './migrate.ts';
 import { maintainPartitions } from './partitions.ts';
 
@@ -164,8 +164,7 @@ describe('roles', () => {
 
     const reader = await ctx.connectAs('reader');
     // the reader is on the asynchronous replica: read once it has replayed the insert (it lags under load)
-    const { rows: written } = await writer.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn');
-    await replayedOn(reader, written[0]?.lsn ?? null, 'the replica to replay the insert');
+    await caughtUp(writer, reader, 'the replica to replay the insert');
     const seen = await reader.query<{ n: number }>(`SELECT count(*)::int AS n FROM users`);
     expect(seen.rows[0]?.n).toBe(1);
     await expect(reader.query(`DELETE FROM users`)).rejects.toMatchObject({ code: '25006' }); // the replica refuses

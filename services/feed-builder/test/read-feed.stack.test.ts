@@ -2,7 +2,7 @@ import { describe, expect, test } from 'vitest';
 import { keyspace } from '@bgc/cache/keys';
 import { openTestContext } from '@bgc/testkit/context';
 import { eventually } from '@bgc/testkit/eventually';
-import { replayedOn } from '@bgc/testkit/replica';
+import { caughtUp } from '@bgc/testkit/replica';
 import { startCdc } from '../../cdc/test/cdc-process.ts';
 import { metric, startReadApi } from '../../read-api/test/processes.ts';
 import { client, signUp } from '../../write-api/test/client.ts';
@@ -131,9 +131,7 @@ describe('read-api GET /v1/feed through the whole pipeline (write-api â†’ cdc â†
     // an operator deactivates Dan: his profile is no longer shown, but his posts stay in Bob's feed under his name,
     // as in the database's page, also once his document is gone from Redis and filled again from the replica
     await primary.query('UPDATE users SET is_active = false WHERE id = $1', [dan.id]);
-    const { rows: offRow } = await primary.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn');
-    lsn = offRow[0]?.lsn ?? lsn;
-    await replayedOn(await ctx.pg('replica'), lsn, 'Dan deactivated on the replica');
+    lsn = await caughtUp(primary, await ctx.pg('replica'), 'Dan deactivated on the replica');
     const misses = () => metric(reader.url, 'cache_lookups_total', 'keyspace="profile",outcome="miss"');
     const missedBefore = (await misses()) || 0;
     await ctx.redis().del(keyspace(ctx.redisPrefix).profile(dan.id));

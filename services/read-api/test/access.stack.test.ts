@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import type { TestContext } from '@bgc/testkit/context';
 import { openTestContext } from '@bgc/testkit/context';
-import { replayedOn } from '@bgc/testkit/replica';
+import { caughtUp, replayedOn } from '@bgc/testkit/replica';
 import { client, signUp } from '../../write-api/test/client.ts';
 import { startWriteApi } from '../../write-api/test/server.ts';
 import { allRoutes } from '../src/app.ts';
@@ -110,8 +110,7 @@ describe('read-api: who may read what, and bad input', () => {
     const bob = await signUp(api, 'Bob');
     const migrator = await ctx.connectAs('migrator');
     await migrator.query('UPDATE users SET is_active = false WHERE id = $1', [bob.id]);
-    const { rows: at } = await migrator.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn');
-    await replayed(ctx, at[0]?.lsn ?? null);
+    await caughtUp(migrator, await ctx.pg('replica'));
     expect(await read.get(`/v1/users/${ann.id}`, { token: bob.token })).toMatchObject({
       status: 401,
       body: { error: { code: 'TOKEN_INVALID' } },

@@ -2,7 +2,7 @@ import { describe, expect, test } from 'vitest';
 import { keyspace } from '@bgc/cache/keys';
 import { openTestContext } from '@bgc/testkit/context';
 import { eventually } from '@bgc/testkit/eventually';
-import { replayedOn } from '@bgc/testkit/replica';
+import { caughtUp } from '@bgc/testkit/replica';
 import type { Api, Reply } from '../../write-api/test/client.ts';
 import { client, signUp } from '../../write-api/test/client.ts';
 import { startPipeline, startReadApi } from './processes.ts';
@@ -60,11 +60,7 @@ describe('read-api: keyset pages walk a long list without duplicates or gaps', (
     );
     // the rows went in directly: wait for the replica to have them, as a Commit-LSN would
     const replica = await ctx.pg('replica');
-    const caughtUp = async () => {
-      const { rows } = await db.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn');
-      await replayedOn(replica, rows[0]?.lsn ?? null, 'the replica to catch up');
-    };
-    await caughtUp();
+    await caughtUp(db, replica, 'the replica to catch up');
     // and for the projector to have applied the follows: each change it publishes drops Ann's cached first page
     // (and once more a second later), which would turn the second walk's hit below into a miss
     const redis = ctx.redis();
@@ -105,7 +101,7 @@ describe('read-api: keyset pages walk a long list without duplicates or gaps', (
        SELECT $1, $2, 'Thread ' || i, now() - (i / 2) * interval '1 minute' FROM generate_series(1, 45) i`,
       [category, ann.id],
     );
-    await caughtUp();
+    await caughtUp(db, replica, 'the replica to catch up');
     const threads = await walk(read, `/v1/forum/categories/${category}/threads?limit=8`, ann.token);
     expect(threads.ids).toEqual(
       await truth(`SELECT id FROM forum_threads WHERE category_id = $1 ORDER BY last_post_at DESC, id DESC`, [
@@ -128,7 +124,7 @@ describe('read-api: keyset pages walk a long list without duplicates or gaps', (
     await eventually('the recent list to fill', async () =>
       (await redis.zcard(keyspace(ctx.redisPrefix).roomRecent(room.body.id))) === 100 ? true : undefined,
     );
-    await caughtUp();
+    await caughtUp(db, replica, 'the replica to catch up');
     const history = await walk(read, `/v1/rooms/${room.body.id}/messages?limit=9`, ann.token);
     expect(history.caches[0]).toBe('hit');
     expect(history.ids).toEqual(

@@ -3,7 +3,7 @@ import { describe, expect, test } from 'vitest';
 import { keyspace } from '@bgc/cache/keys';
 import { openTestContext } from '@bgc/testkit/context';
 import { eventually } from '@bgc/testkit/eventually';
-import { replayedOn } from '@bgc/testkit/replica';
+import { caughtUp, replayedOn } from '@bgc/testkit/replica';
 import { client, signUp } from '../../write-api/test/client.ts';
 import { startWriteApi } from '../../write-api/test/server.ts';
 import { metric, startPipeline, startReadApi } from './processes.ts';
@@ -145,11 +145,7 @@ describe('read-api: writes through the write API are read back from Redis', () =
     // deactivated by an operator (the write API has no such route), and Bob's document gone from Redis (evicted)
     const primary = await ctx.pg('primary');
     await primary.query('UPDATE users SET is_active = false WHERE id = $1', [bob.id]);
-    const replica = await ctx.pg('replica');
-    await eventually('Bob deactivated on the replica', async () => {
-      const r = await replica.query<{ is_active: boolean }>('SELECT is_active FROM users WHERE id = $1', [bob.id]);
-      return r.rows[0]?.is_active === false ? true : undefined;
-    });
+    await caughtUp(primary, await ctx.pg('replica'), 'Bob deactivated on the replica');
     await redis.del(ks.profile(bob.id));
 
     const first = await read.get(`/v1/users/${bob.id}`, { token: ann.token });
